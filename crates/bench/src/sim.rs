@@ -1,0 +1,3 @@
+pub(crate) async fn run() -> anyhow::Result<()> {
+    anyhow::bail!("the sim benchmark is not written yet")
+}

@@ -1,0 +1,211 @@
+//! Configuration: environment variables over an optional TOML file, parsed once and validated at start-up.
+//!
+//! Two steps, as ripgrep does with its arguments: [`RawConfig`] is what was written (strings, optional), and
+//! [`Config`] is what was resolved (URLs parsed, durations typed, secrets wrapped). A bad value fails start-up with
+//! a message naming the variable and what to do.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use serde::Deserialize;
+use url::Url;
+
+/// Where a setting comes from, for error messages.
+const ENV_PREFIX: &str = "SEQRD_";
+
+/// The resolved configuration of one seqrd process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Postgres connection URL (the event log, read models and work tables).
+    pub database_url: String,
+    /// RabbitMQ URL for the event feed.
+    pub amqp_url: String,
+    /// Address the HTTP API listens on.
+    pub http_addr: SocketAddr,
+    /// The base URL under which SEQR reaches this process (for notificationUrl).
+    pub public_url: Url,
+    /// SEQR's SOAP endpoint.
+    pub seqr_url: Url,
+    /// Whether SEQR speaks schema Gen B (commitReservation carries the final amount).
+    pub seqr_gen_b: bool,
+    /// Name of this process in leases and logs.
+    pub instance_id: String,
+    /// Status polling.
+    pub poll: PollConfig,
+    /// Most SEQR calls per second from all seqrd processes together.
+    pub seqr_rate_limit: u32,
+    /// RabbitMQ exchange that receives every event.
+    pub exchange: String,
+}
+
+/// How invoices are polled.
+#[derive(Clone, Debug)]
+pub struct PollConfig {
+    /// Interval while the shopper is at the register (ISSUED, PENDING_ISSUER_ACKNOWLEDGE).
+    pub active_interval: Duration,
+    /// First interval for a reservation; it doubles up to `max_interval`.
+    pub reserved_interval: Duration,
+    /// Longest interval between two polls of an open invoice.
+    pub max_interval: Duration,
+    /// How long a worker owns a leased invoice before another process may take it.
+    pub lease: Duration,
+    /// Invoices leased per round trip.
+    pub batch: u32,
+}
+
+/// A configuration error: which setting, and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {setting}: {problem}")]
+pub struct ConfigError {
+    setting: String,
+    problem: String,
+}
+
+impl ConfigError {
+    fn new(setting: &str, problem: impl Into<String>) -> ConfigError {
+        ConfigError { setting: setting.to_owned(), problem: problem.into() }
+    }
+}
+
+/// The file form of the configuration: every key optional; environment variables win.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    database_url: Option<String>,
+    amqp_url: Option<String>,
+    http_addr: Option<String>,
+    public_url: Option<String>,
+    seqr_url: Option<String>,
+    seqr_gen_b: Option<bool>,
+    instance_id: Option<String>,
+    poll_active_ms: Option<u64>,
+    poll_reserved_ms: Option<u64>,
+    poll_max_ms: Option<u64>,
+    lease_ms: Option<u64>,
+    poll_batch: Option<u32>,
+    seqr_rate_limit: Option<u32>,
+    exchange: Option<String>,
+}
+
+impl RawConfig {
+    /// Reads the optional file, then overlays the environment.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<RawConfig, ConfigError> {
+        let mut raw = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::new("--config", format!("cannot read {}: {e}", path.display())))?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError::new("--config", format!("{} is not valid: {e}", path.display())))?
+            }
+            None => RawConfig::default(),
+        };
+        let var = |name: &str| env(name).filter(|v| !v.is_empty());
+        let prefixed = |name: &str| var(&format!("{ENV_PREFIX}{name}"));
+        macro_rules! overlay {
+            ($field:ident, $value:expr) => {
+                if let Some(v) = $value {
+                    raw.$field = Some(v);
+                }
+            };
+        }
+        macro_rules! overlay_parsed {
+            ($field:ident, $name:expr) => {
+                if let Some(v) = prefixed($name) {
+                    raw.$field = Some(v.parse().map_err(|_| {
+                        ConfigError::new(&format!("{ENV_PREFIX}{}", $name), format!("{v:?} is not a valid value"))
+                    })?);
+                }
+            };
+        }
+        overlay!(database_url, var("DATABASE_URL"));
+        overlay!(amqp_url, var("AMQP_URL"));
+        overlay!(seqr_url, var("SEQR_URL"));
+        overlay!(http_addr, prefixed("HTTP_ADDR"));
+        overlay!(public_url, prefixed("PUBLIC_URL"));
+        overlay!(instance_id, prefixed("INSTANCE_ID"));
+        overlay!(exchange, prefixed("EXCHANGE"));
+        overlay_parsed!(seqr_gen_b, "SEQR_GEN_B");
+        overlay_parsed!(poll_active_ms, "POLL_ACTIVE_MS");
+        overlay_parsed!(poll_reserved_ms, "POLL_RESERVED_MS");
+        overlay_parsed!(poll_max_ms, "POLL_MAX_MS");
+        overlay_parsed!(lease_ms, "LEASE_MS");
+        overlay_parsed!(poll_batch, "POLL_BATCH");
+        overlay_parsed!(seqr_rate_limit, "SEQR_RATE_LIMIT");
+        Ok(raw)
+    }
+
+    /// Validates every value; nothing is connected to yet.
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let database_url = self
+            .database_url
+            .ok_or_else(|| ConfigError::new("DATABASE_URL", "not set; e.g. postgres://seqrd:seqrd@127.0.0.1:5432/seqrd?sslmode=disable"))?;
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(ConfigError::new("DATABASE_URL", "must start with postgres://"));
+        }
+        let amqp_url = self.amqp_url.unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+        if !(amqp_url.starts_with("amqp://") || amqp_url.starts_with("amqps://")) {
+            return Err(ConfigError::new("AMQP_URL", "must start with amqp:// or amqps://"));
+        }
+        let http_addr: SocketAddr = self
+            .http_addr
+            .as_deref()
+            .unwrap_or("127.0.0.1:8080")
+            .parse()
+            .map_err(|_| ConfigError::new("SEQRD_HTTP_ADDR", "must be host:port, e.g. 127.0.0.1:8080"))?;
+        let public_url = parse_http_url(
+            "SEQRD_PUBLIC_URL",
+            self.public_url.as_deref().unwrap_or(&format!("http://{http_addr}/")),
+        )?;
+        let seqr_url = parse_http_url(
+            "SEQR_URL",
+            self.seqr_url.as_deref().unwrap_or("http://127.0.0.1:8913/extclientproxy/service/v2"),
+        )?;
+        let ms = |v: Option<u64>, default: u64, name: &str| -> Result<Duration, ConfigError> {
+            let v = v.unwrap_or(default);
+            if v == 0 {
+                return Err(ConfigError::new(name, "must be greater than 0"));
+            }
+            Ok(Duration::from_millis(v))
+        };
+        let poll = PollConfig {
+            active_interval: ms(self.poll_active_ms, 1000, "SEQRD_POLL_ACTIVE_MS")?,
+            reserved_interval: ms(self.poll_reserved_ms, 5000, "SEQRD_POLL_RESERVED_MS")?,
+            max_interval: ms(self.poll_max_ms, 60_000, "SEQRD_POLL_MAX_MS")?,
+            lease: ms(self.lease_ms, 30_000, "SEQRD_LEASE_MS")?,
+            batch: self.poll_batch.unwrap_or(64).max(1),
+        };
+        let instance_id = self.instance_id.unwrap_or_else(default_instance_id);
+        if instance_id.is_empty() || instance_id.len() > 64 {
+            return Err(ConfigError::new("SEQRD_INSTANCE_ID", "must be 1 to 64 characters"));
+        }
+        let seqr_rate_limit = self.seqr_rate_limit.unwrap_or(200);
+        if seqr_rate_limit == 0 {
+            return Err(ConfigError::new("SEQRD_SEQR_RATE_LIMIT", "must be greater than 0"));
+        }
+        Ok(Config {
+            database_url,
+            amqp_url,
+            http_addr,
+            public_url,
+            seqr_url,
+            seqr_gen_b: self.seqr_gen_b.unwrap_or(true),
+            instance_id,
+            poll,
+            seqr_rate_limit,
+            exchange: self.exchange.unwrap_or_else(|| "seqrd.events".to_owned()),
+        })
+    }
+}
+
+fn parse_http_url(setting: &str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| ConfigError::new(setting, format!("{value:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::new(setting, "must be an http:// or https:// URL"));
+    }
+    Ok(url)
+}
+
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+    let host = if host.is_empty() { "seqrd".to_owned() } else { host };
+    format!("{host}-{}", std::process::id())
+}
