@@ -1,1 +1,36 @@
-//! domain
+//! The pure invoice aggregate of seqrd: SEQR invoices as commands, events and a folded state.
+//!
+//! **Architecture Invariant:** this crate does no I/O, has no async and never reads the clock. Time comes
+//! in with each command (`at`); ids (invoice ids, call ids) are chosen by the caller. `decide` is a pure
+//! function of the state and the command.
+//!
+//! The flow: the service loads an invoice's events, folds them with [`evolve`] (or
+//! [`InvoiceState::apply`]) into an [`InvoiceState`], calls [`decide`] with a [`Command`], and appends the
+//! returned [`Event`]s (or reports the [`Rejection`]). Every SEQR call that changes something goes through
+//! one mechanism, described in [`call`].
+
+pub mod call;
+pub mod command;
+pub mod decide;
+pub mod event;
+pub mod ids;
+pub mod invoice;
+pub mod money;
+pub mod rejection;
+pub mod state;
+
+pub use call::{CallKind, CallOutcome, CallRecord, CallState, CallSuccess, Evidence, Resolution};
+pub use command::Command;
+pub use decide::decide;
+pub use event::{CallRequest, Event, UpcastError};
+pub use ids::{CallId, IdError, InvoiceId, MerchantId, Scope, StoreId, TenantId, TerminalId};
+pub use invoice::{
+    AcknowledgmentMode, CustomerToken, HttpUrl, Invoice, InvoiceRow, Payment, PaymentMode,
+    ReceiptDocument, ReceiptType, SeqrStatus, TokenStatus, UrlError,
+};
+pub use money::{Currency, Money, MoneyError};
+pub use rejection::Rejection;
+pub use state::{evolve, fold, EvolveError, InvoiceState, InvoiceStatus};
+
+#[cfg(test)]
+mod tests;

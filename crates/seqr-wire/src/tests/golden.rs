@@ -1,0 +1,292 @@
+//! Golden-file tests: the PROTOCOL.md §12 envelopes parse to the right values, and rendering is byte-exact.
+
+use chrono::NaiveDate;
+
+use crate::tests::samples::{self, dec, sek};
+use crate::tests::{check_golden, compact, read};
+use crate::*;
+
+fn parse_req(rel: &str) -> Request {
+    parse_request(read(rel).as_bytes()).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn parse_resp(op: Operation, rel: &str) -> Response {
+    parse_response(op, read(rel).as_bytes()).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+#[test]
+fn protocol_12_1_send_invoice_request() {
+    let Request::SendInvoice(r) = parse_req("protocol/12_1_send_invoice_request.xml") else { panic!("wrong op") };
+    let c = r.context.expect("context");
+    assert_eq!(c.channel.as_deref(), Some("extWS"));
+    assert_eq!(c.client_comment.as_deref(), Some("comment"));
+    assert_eq!(c.client_id.as_deref(), Some("testClient"));
+    assert_eq!(c.client_reference.as_deref(), Some("12345"));
+    assert_eq!(c.client_request_timeout, 0);
+    let p = c.initiator_principal_id.expect("principal");
+    assert_eq!(p.id.as_deref(), Some("8609bf533abf4a20816e8bfe76639521"));
+    assert_eq!(p.principal_type.as_deref(), Some("TERMINALID"));
+    assert_eq!(p.user_id, None);
+    assert_eq!(c.password.as_deref(), Some("N2YFUhKaB1ZSuVF"));
+
+    let i = r.invoice.expect("invoice");
+    assert_eq!(i.payment_mode, None);
+    assert_eq!(i.acknowledgment_mode, Some(AcknowledgmentMode::NoAcknowledgment));
+    assert_eq!(i.issue_date, None);
+    assert_eq!(i.title.as_deref(), Some("Some Invoice"));
+    assert_eq!(i.cashier_id.as_deref(), Some("Bob"));
+    assert_eq!(i.invoice_rows.len(), 2);
+    let row = &i.invoice_rows[0];
+    assert_eq!(row.item_description.as_deref(), Some("Laptop Samsung Ultrabook"));
+    assert_eq!(row.item_quantity, Some(dec("2")));
+    assert_eq!(row.item_sku.as_deref(), Some("16"));
+    assert_eq!(row.item_tax_rate, Some(dec("24")));
+    assert_eq!(row.item_total_amount, Some(sek("500")));
+    assert_eq!(row.item_unit.as_deref(), Some(""));
+    assert_eq!(row.item_unit_price, Some(sek("250")));
+    assert_eq!(i.invoice_rows[1].item_description.as_deref(), Some("Laptop Apple MacBook Air"));
+    assert_eq!(i.invoice_rows[1].item_total_amount, Some(sek("1000")));
+    assert_eq!(i.total_amount, Some(sek("1500")));
+    assert_eq!(i.notification_url.as_deref(), Some("http://www.thirdparty.com/notifyMeHere"));
+    assert_eq!(i.footer, None);
+    assert_eq!(i.commit_reservation_timeout, None);
+    assert!(r.tokens.is_empty());
+}
+
+#[test]
+fn protocol_12_2_send_invoice_response() {
+    let Response::SendInvoice(r) = parse_resp(Operation::SendInvoice, "protocol/12_2_send_invoice_response.xml")
+    else {
+        panic!("wrong op")
+    };
+    assert_eq!(r.base.ers_reference, None);
+    assert_eq!(r.base.result_code, ResultCode::Success);
+    assert_eq!(r.base.result_description.as_deref(), Some("SUCCESS"));
+    assert_eq!(r.invoice_qr_code.as_deref(), Some("HTTP://SEQR.SE/R1397222701693"));
+    assert_eq!(r.invoice_reference.as_deref(), Some("1397222701693"));
+}
+
+#[test]
+fn protocol_12_2_renders_byte_exact() {
+    let resp = Response::SendInvoice(SendInvoiceResponse {
+        base: ErsResponse::success(),
+        invoice_qr_code: Some("HTTP://SEQR.SE/R1397222701693".into()),
+        invoice_reference: Some("1397222701693".into()),
+    });
+    assert_eq!(render_response(&resp), compact(&read("protocol/12_2_send_invoice_response.xml")));
+}
+
+#[test]
+fn protocol_12_3_get_payment_status_request() {
+    let Request::GetPaymentStatus(r) = parse_req("protocol/12_3_get_payment_status_request.xml") else {
+        panic!("wrong op")
+    };
+    assert_eq!(r.invoice_reference.as_deref(), Some("123123"));
+    assert_eq!(r.invoice_version, 0);
+    let c = r.context.expect("context");
+    assert_eq!(c.password.as_deref(), Some("123456"));
+    assert_eq!(
+        c.initiator_principal_id.and_then(|p| p.id).as_deref(),
+        Some("87e791f9e24148a6892c52aa85bb0331")
+    );
+}
+
+#[test]
+fn protocol_12_4_issued_response() {
+    let Response::GetPaymentStatus(r) =
+        parse_resp(Operation::GetPaymentStatus, "protocol/12_4_get_payment_status_issued_response.xml")
+    else {
+        panic!("wrong op")
+    };
+    assert_eq!(r.base.result_code, ResultCode::Success);
+    assert_eq!(r.status, Some(InvoiceStatus::Issued));
+    assert_eq!(r.version, 1);
+    assert!(r.customer_tokens.is_empty());
+    assert_eq!(r.receipt, None);
+}
+
+#[test]
+fn protocol_12_4_renders_byte_exact_plus_empty_customer_tokens() {
+    let resp = Response::GetPaymentStatus(PaymentStatusResponse {
+        base: ErsResponse::success(),
+        status: Some(InvoiceStatus::Issued),
+        receipt: None,
+        customer_tokens: vec![],
+        version: 1,
+    });
+    let expected = compact(&read("protocol/12_4_get_payment_status_issued_response.xml"))
+        .replace("</status><version>", "</status><customerTokens/><version>");
+    assert_eq!(render_response(&resp), expected);
+}
+
+#[test]
+fn protocol_12_5_paid_response() {
+    let Response::GetPaymentStatus(r) =
+        parse_resp(Operation::GetPaymentStatus, "protocol/12_5_get_payment_status_paid_response.xml")
+    else {
+        panic!("wrong op")
+    };
+    assert_eq!(r.base.ers_reference.as_deref(), Some("2014100613463653401022006"));
+    assert_eq!(r.status, Some(InvoiceStatus::Paid));
+    assert_eq!(r.version, 2);
+    let rc = r.receipt.expect("receipt");
+    assert_eq!(rc.terminal_id.as_deref(), Some("…"));
+    assert_eq!(rc.payment_date, Some(samples::paid_at()));
+    assert_eq!(rc.invoice_reference.as_deref(), Some("1409575879561"));
+    assert_eq!(rc.payment_reference.as_deref(), Some("2014090114515234501131287"));
+    assert_eq!(rc.payer_terminal_id.as_deref(), Some("eb44fc03e6264d2299cbb180cd8d196b"));
+    assert_eq!(rc.invoice, Some(Invoice::default()));
+}
+
+#[test]
+fn lenient_php_soapclient_prefixes() {
+    let Request::SendInvoice(r) = parse_req("lenient/php_soapclient_send_invoice.xml") else { panic!("wrong op") };
+    let i = r.invoice.expect("invoice");
+    assert_eq!(i.payment_mode, Some(PaymentMode::ImmediateDebit));
+    assert_eq!(i.title.as_deref(), Some("Order #42 & more"));
+    assert_eq!(i.back_url.as_deref(), Some("http://shop.example/back?order=42&x=1"));
+    assert_eq!(
+        i.issue_date,
+        Some(XsDateTime {
+            datetime: NaiveDate::from_ymd_opt(2015, 12, 25).unwrap().and_hms_opt(12, 34, 56).unwrap(),
+            offset: None
+        })
+    );
+    assert!(i.invoice_rows.is_empty());
+    assert_eq!(i.total_amount, Some(Amount { currency: Some("SEK".into()), value: Some(dec("149.99")) }));
+    assert_eq!(r.context.expect("context").password.as_deref(), Some("1234"));
+}
+
+#[test]
+fn lenient_default_namespaces_any_order_unknown_elements_missing_primitives() {
+    let Request::GetPaymentStatus(r) = parse_req("lenient/default_namespace_get_payment_status.xml") else {
+        panic!("wrong op")
+    };
+    assert_eq!(r.invoice_reference.as_deref(), Some("1397222701693"));
+    assert_eq!(r.invoice_version, 0);
+    let c = r.context.expect("context");
+    assert_eq!(c.client_request_timeout, 0);
+    assert_eq!(c.client_id.as_deref(), Some("slickapps"));
+    let p = c.initiator_principal_id.expect("principal");
+    assert_eq!(p.principal_type.as_deref(), Some("TERMINALID"));
+    assert_eq!(p.id.as_deref(), Some("87e791f9e24148a6892c52aa85bb0331"));
+}
+
+#[test]
+fn lenient_whitespace_cdata_comments_nil_and_signs() {
+    let Request::CommitReservation(r) = parse_req("lenient/odd_values_commit_reservation.xml") else {
+        panic!("wrong op")
+    };
+    assert_eq!(r.invoice_reference.as_deref(), Some("20151029186719114"));
+    assert_eq!(r.amount, Some(Amount { currency: Some("EUR".into()), value: Some(dec("10.50")) }));
+    let c = r.context.expect("context");
+    assert_eq!(c.channel, None, "xsi:nil reads as absent");
+    assert_eq!(c.client_comment.as_deref(), Some("  spaced  "), "strings are not trimmed");
+}
+
+#[test]
+fn render_every_request_golden_and_parse_back() {
+    for (name, req) in samples::requests() {
+        let xml = render_request(&req);
+        check_golden(&format!("render/{name}.xml"), &xml);
+        assert_eq!(parse_request(xml.as_bytes()).unwrap(), req, "{name}");
+        assert_eq!(parse_request_with(xml.as_bytes(), &ParseOptions::STRICT).unwrap(), req, "{name} strict");
+    }
+}
+
+#[test]
+fn render_every_response_golden_and_parse_back() {
+    for (name, resp) in samples::responses() {
+        let xml = render_response(&resp);
+        check_golden(&format!("render/{name}.xml"), &xml);
+        assert_eq!(parse_response(resp.operation(), xml.as_bytes()).unwrap(), resp, "{name}");
+        let strict = parse_response_with(resp.operation(), xml.as_bytes(), &ParseOptions::STRICT);
+        assert_eq!(strict.unwrap(), resp, "{name} strict");
+    }
+}
+
+#[test]
+fn gen_a_rendering_suppresses_gen_b_additions() {
+    let mut inv = samples::invoice();
+    inv.payment_mode = Some(PaymentMode::ReservationRequiredPreliminaryAmount);
+    inv.commit_reservation_timeout = Some(3600);
+    let send = Request::SendInvoice(SendInvoiceRequest { context: None, invoice: Some(inv), tokens: vec![] });
+    let gen_a = render_request_with(&send, RenderOptions::GEN_A);
+    check_golden("render/gen_a_send_invoice_request.xml", &gen_a);
+    assert!(!gen_a.contains("commitReservationTimeout"));
+    assert!(gen_a.contains("<paymentMode>RESERVATION_REQUIRED</paymentMode>"));
+    let gen_b = render_request_with(&send, RenderOptions::GEN_B);
+    assert!(gen_b.contains("<commitReservationTimeout>3600</commitReservationTimeout></invoice>"));
+    assert!(gen_b.contains("<paymentMode>RESERVATION_REQUIRED_PRELIMINARY_AMOUNT</paymentMode>"));
+
+    let commit = Request::CommitReservation(CommitReservationRequest {
+        context: None,
+        amount: Some(sek("1")),
+        invoice_reference: Some("1".into()),
+    });
+    let a = render_request_with(&commit, RenderOptions::GEN_A);
+    assert!(!a.contains("<amount>"), "{a}");
+    assert!(render_request(&commit).contains("<amount><currency>SEK</currency><value>1</value></amount><invoiceReference>"));
+
+    let expired = Response::GetPaymentStatus(PaymentStatusResponse {
+        base: ErsResponse::success(),
+        status: Some(InvoiceStatus::Expired),
+        receipt: None,
+        customer_tokens: vec![],
+        version: 3,
+    });
+    check_golden("render/gen_a_expired_response.xml", &render_response_with(&expired, RenderOptions::GEN_A));
+    assert!(render_response_with(&expired, RenderOptions::GEN_A).contains("<status>CANCELED</status>"));
+    assert!(render_response(&expired).contains("<status>EXPIRED</status>"));
+}
+
+#[test]
+fn fault_renders_like_cxf_and_parses_typed() {
+    let xml = render_fault(FaultCode::Client, "Unexpected wrapper element {urn:x}foo found. Expected <a> & <b>.");
+    check_golden("render/fault_client.xml", &xml);
+    let expected = FaultCode::Client;
+    match parse_response(Operation::SendInvoice, xml.as_bytes()) {
+        Err(WireError::Fault(f)) => {
+            assert_eq!(f.code, expected);
+            assert_eq!(f.message, "Unexpected wrapper element {urn:x}foo found. Expected <a> & <b>.");
+        }
+        other => panic!("expected a fault, got {other:?}"),
+    }
+    let f = parse_fault(render_fault(FaultCode::Server, "boom").as_bytes()).unwrap();
+    assert_eq!((f.code, f.message.as_str()), (FaultCode::Server, "boom"));
+    let err = parse_response(Operation::CancelInvoice, xml.as_bytes()).unwrap_err();
+    assert_eq!(err.code(), "soap_fault");
+}
+
+#[test]
+fn result_code_table() {
+    assert_eq!(ResultCode::KNOWN.len(), 56);
+    for &code in ResultCode::KNOWN {
+        assert_eq!(ResultCode::from_code(code.code()), code);
+        let name = code.name().unwrap();
+        if code.code() == 98 {
+            assert_eq!(code.description(), "Sum of refunds can not be more than original transaction");
+        } else {
+            assert_eq!(code.description(), name);
+        }
+    }
+    assert_eq!(ResultCode::from_code(49).name(), Some("INVALID_INVOICE_DATA"));
+    assert_eq!(ResultCode::from_code(96).name(), Some("INVOICE_STATE_NOT_RESERVED"));
+    assert_eq!(ResultCode::from_code(7), ResultCode::Unknown(7));
+    assert_eq!(ResultCode::Unknown(7).description(), "UNKNOWN ERSWSResultCode = 7");
+    assert_eq!(TokenStatus::from_code(90), TokenStatus::Blocked);
+    assert_eq!(TokenStatus::from_code(5), TokenStatus::Unknown(5));
+}
+
+#[test]
+fn unknown_enum_values_are_preserved() {
+    let xml = read("lenient/php_soapclient_send_invoice.xml")
+        .replace("IMMEDIATE_DEBIT", "FUTURE_MODE")
+        .replace("NO_ACKNOWLEDGMENT", " LATER_ACK ");
+    let Request::SendInvoice(r) = parse_request(xml.as_bytes()).unwrap() else { panic!("wrong op") };
+    let i = r.invoice.clone().unwrap();
+    assert_eq!(i.payment_mode, Some(PaymentMode::Unknown("FUTURE_MODE".into())));
+    assert_eq!(i.acknowledgment_mode, Some(AcknowledgmentMode::Unknown("LATER_ACK".into())));
+    let out = render_request(&Request::SendInvoice(r));
+    assert!(out.contains("<paymentMode>FUTURE_MODE</paymentMode><acknowledgmentMode>LATER_ACK</acknowledgmentMode>"));
+}

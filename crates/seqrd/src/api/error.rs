@@ -1,0 +1,90 @@
+//! The API's error shape: `{"error": {"code": "...", "message": "..."}}` with a stable code and an HTTP status.
+//! Internal failures are logged with their cause chain and answered with a generic message, never a stack trace.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+/// An error answered to an API caller.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid API key is required: Authorization: Bearer <key>")
+    }
+
+    /// Logs the cause and answers 500 without revealing it.
+    pub fn internal(error: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %error, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error; it has been logged")
+    }
+
+    /// Answers 502/503 for SEQR trouble that left nothing half-done.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
+    /// The JSON body, also stored for idempotent replays.
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&Body { error: Inner { code: self.code, message: &self.message } }).unwrap_or_default()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+/// Converts axum's JSON extraction failures into our error shape.
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> ApiError {
+        use axum::extract::rejection::JsonRejection::*;
+        match e {
+            JsonDataError(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text()),
+            JsonSyntaxError(e) => ApiError::bad_request("malformed_json", e.body_text()),
+            MissingJsonContentType(_) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send Content-Type: application/json")
+            }
+            BytesRejection(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body too large"),
+            other => ApiError::bad_request("invalid_body", other.body_text()),
+        }
+    }
+}

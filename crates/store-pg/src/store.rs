@@ -1,0 +1,258 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::Row as _;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::event::{AppendOutcome, AppendRequest, Checkpoint, EventScope, Metadata, StoredEvent};
+
+/// The channel on which the store announces new events (`LISTEN seqrd_events`).
+pub const NOTIFY_CHANNEL: &str = "seqrd_events";
+
+/// Pool settings for the write path: no ping on acquire (it would double the round trips of an append).
+pub fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new().test_before_acquire(false)
+}
+
+/// Handle to the event store. Cheap to clone; all clones share the pool and the notifier.
+#[derive(Clone)]
+pub struct EventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    /// Bumped after every successful append; wakes in-process subscribers and the `NOTIFY` task.
+    appended: watch::Sender<u64>,
+}
+
+const APPEND_SQL: &str = "\
+INSERT INTO events (event_id, stream_id, version, command_index, event_type, schema_version, data, \
+                    tenant_id, merchant_id, store_id, terminal_id, correlation_id, causation_id, actor, \
+                    idempotency_key) \
+SELECT e.event_id, $1, $2 + e.ord, (e.ord - 1)::int4, e.event_type, e.schema_version, e.data, \
+       $7, $8, $9, $10, $11, $12, $13, $14 \
+FROM unnest($3::uuid[], $4::text[], $5::int4[], $6::jsonb[]) WITH ORDINALITY \
+         AS e(event_id, event_type, schema_version, data, ord) \
+WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1) = $2 \
+RETURNING version, position, tx_id::text::int8, recorded_at";
+
+const SELECT_COLUMNS: &str = "position, tx_id::text::int8 AS tx_id, event_id, stream_id, version, event_type, \
+    schema_version, data, tenant_id, merchant_id, store_id, terminal_id, correlation_id, causation_id, actor, \
+    idempotency_key, recorded_at";
+
+impl EventStore {
+    /// Connects a pool to `url` (use `sslmode=disable` on loopback) with [`pool_options`] and `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<EventStore, StoreError> {
+        let pool = pool_options().max_connections(max_connections).connect(url).await?;
+        Ok(EventStore::new(pool))
+    }
+
+    /// Wraps an existing pool and starts the background `NOTIFY` task (needs a Tokio runtime).
+    pub fn new(pool: PgPool) -> EventStore {
+        let (appended, wakeups) = watch::channel(0u64);
+        tokio::spawn(notifier(pool.clone(), wakeups));
+        EventStore { inner: Arc::new(Inner { pool, appended }) }
+    }
+
+    /// The pool the store uses.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// A receiver that changes after every successful append through this handle (or its clones).
+    pub fn appended(&self) -> watch::Receiver<u64> {
+        self.inner.appended.subscribe()
+    }
+
+    /// Appends a command's events in one statement (one round trip).
+    ///
+    /// The stream must hold exactly `expected_version` events, else [`StoreError::Conflict`]. If the command's
+    /// idempotency key was already appended to the stream, nothing is written and the original events come back
+    /// as [`AppendOutcome::Duplicate`].
+    pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        if request.events.is_empty() {
+            return Err(StoreError::InvalidAppend("an append needs at least one event"));
+        }
+        if request.expected_version < 0 {
+            return Err(StoreError::InvalidAppend("expected version must not be negative"));
+        }
+        let n = request.events.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut types = Vec::with_capacity(n);
+        let mut schemas = Vec::with_capacity(n);
+        let mut datas = Vec::with_capacity(n);
+        for e in request.events {
+            ids.push(e.event_id);
+            types.push(e.event_type);
+            schemas.push(e.schema_version);
+            datas.push(e.data);
+        }
+        let result = sqlx::query(APPEND_SQL)
+            .bind(request.stream_id)
+            .bind(request.expected_version)
+            .bind(&ids)
+            .bind(&types)
+            .bind(&schemas)
+            .bind(&datas)
+            .bind(&request.scope.tenant_id)
+            .bind(&request.scope.merchant_id)
+            .bind(&request.scope.store_id)
+            .bind(&request.scope.terminal_id)
+            .bind(request.metadata.correlation_id)
+            .bind(request.metadata.causation_id)
+            .bind(&request.metadata.actor)
+            .bind(&request.idempotency_key)
+            .fetch_all(&self.inner.pool)
+            .await;
+        let rows = match result {
+            Ok(rows) => rows,
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                let constraint = db.constraint().map(str::to_owned);
+                return self
+                    .resolve_rejected(request.stream_id, request.expected_version, request.idempotency_key, constraint)
+                    .await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if rows.is_empty() {
+            // The version check in the statement failed: the stream is elsewhere, or this is a retry.
+            return self.resolve_rejected(request.stream_id, request.expected_version, request.idempotency_key, None).await;
+        }
+        let mut written: Vec<(i64, i64, i64, chrono::DateTime<chrono::Utc>)> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            written.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?));
+        }
+        written.sort_unstable_by_key(|w| w.0);
+        let mut events = Vec::with_capacity(n);
+        for (i, (((event_id, event_type), schema_version), data)) in
+            ids.into_iter().zip(types).zip(schemas).zip(datas).enumerate()
+        {
+            let (version, position, tx_id, recorded_at) = written[i];
+            events.push(StoredEvent {
+                position,
+                tx_id,
+                event_id,
+                stream_id: request.stream_id,
+                version,
+                event_type,
+                schema_version,
+                data,
+                scope: request.scope.clone(),
+                metadata: request.metadata.clone(),
+                idempotency_key: request.idempotency_key.clone(),
+                recorded_at,
+            });
+        }
+        self.inner.appended.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(AppendOutcome::Appended(events))
+    }
+
+    /// Explains an append that wrote nothing: a retried command, a reused event id, or a version conflict.
+    async fn resolve_rejected(
+        &self,
+        stream_id: Uuid,
+        expected: i64,
+        idempotency_key: Option<String>,
+        constraint: Option<String>,
+    ) -> Result<AppendOutcome, StoreError> {
+        if let Some(key) = idempotency_key {
+            let sql = format!(
+                "SELECT {SELECT_COLUMNS} FROM events WHERE stream_id = $1 AND idempotency_key = $2 ORDER BY version"
+            );
+            let rows = sqlx::query(&sql).bind(stream_id).bind(key).fetch_all(&self.inner.pool).await?;
+            if !rows.is_empty() {
+                let events = rows.iter().map(stored_event).collect::<Result<Vec<_>, _>>()?;
+                return Ok(AppendOutcome::Duplicate(events));
+            }
+        }
+        if constraint.as_deref() == Some("events_event_id_key") {
+            return Err(StoreError::DuplicateEventId { stream_id });
+        }
+        let actual = self.stream_version(stream_id).await?;
+        Err(StoreError::Conflict { stream_id, expected, actual })
+    }
+
+    /// The number of events in a stream (0 if it does not exist).
+    pub async fn stream_version(&self, stream_id: Uuid) -> Result<i64, StoreError> {
+        let version: i64 = sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1")
+            .bind(stream_id)
+            .fetch_one(&self.inner.pool)
+            .await?;
+        Ok(version)
+    }
+
+    /// All events of a stream in version order (empty if the stream does not exist).
+    pub async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!("SELECT {SELECT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version");
+        let rows = sqlx::query(&sql).bind(stream_id).fetch_all(&self.inner.pool).await?;
+        rows.iter().map(stored_event).collect()
+    }
+
+    /// Up to `limit` events strictly after `after` in `(tx_id, position)` order, only from transactions older
+    /// than every transaction still running, so that no later commit can ever land behind the returned events.
+    pub async fn read_all_after(&self, after: Checkpoint, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut conn = self.inner.pool.acquire().await?;
+        read_all_after(&mut conn, after, limit).await
+    }
+}
+
+pub(crate) async fn read_all_after(
+    conn: &mut sqlx::PgConnection,
+    after: Checkpoint,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {SELECT_COLUMNS} FROM events \
+         WHERE (tx_id, position) > ($1::int8::text::xid8, $2) \
+           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY tx_id, position LIMIT $3"
+    );
+    let rows = sqlx::query(&sql).bind(after.tx_id).bind(after.position).bind(limit).fetch_all(conn).await?;
+    rows.iter().map(stored_event).collect()
+}
+
+fn stored_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        position: row.try_get("position")?,
+        tx_id: row.try_get("tx_id")?,
+        event_id: row.try_get("event_id")?,
+        stream_id: row.try_get("stream_id")?,
+        version: row.try_get("version")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: row.try_get("schema_version")?,
+        data: row.try_get("data")?,
+        scope: EventScope {
+            tenant_id: row.try_get("tenant_id")?,
+            merchant_id: row.try_get("merchant_id")?,
+            store_id: row.try_get("store_id")?,
+            terminal_id: row.try_get("terminal_id")?,
+        },
+        metadata: Metadata {
+            correlation_id: row.try_get("correlation_id")?,
+            causation_id: row.try_get("causation_id")?,
+            actor: row.try_get("actor")?,
+        },
+        idempotency_key: row.try_get("idempotency_key")?,
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}
+
+/// Sends `NOTIFY seqrd_events` after appends, at most about once per millisecond, outside any append transaction.
+/// Exits when the last [`EventStore`] handle is dropped.
+async fn notifier(pool: PgPool, mut wakeups: watch::Receiver<u64>) {
+    // A notification needs no durability: commit it asynchronously so it costs no WAL flush.
+    const SQL: &str = "SELECT set_config('synchronous_commit', 'off', true), pg_notify('seqrd_events', '')";
+    while wakeups.changed().await.is_ok() {
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query(SQL).execute(&pool).await {
+            tracing::warn!(error = %e, "cannot send NOTIFY {NOTIFY_CHANNEL}");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}

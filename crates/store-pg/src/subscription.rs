@@ -1,0 +1,197 @@
+use std::future::Future;
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use sqlx::PgConnection;
+
+use crate::error::StoreError;
+use crate::event::{Checkpoint, StoredEvent};
+use crate::store::{read_all_after, EventStore, NOTIFY_CHANNEL};
+
+/// A read model fed by a [`Subscription`]. Both methods run inside the transaction that also moves the checkpoint,
+/// so a batch is applied entirely or not at all.
+pub trait Projection: Send + Sync {
+    /// Stable name: the key of the projection's checkpoint in `subscriptions`.
+    fn name(&self) -> &str;
+
+    /// Applies one batch of events, in `(tx_id, position)` order. Re-delivery of an event already applied (after
+    /// a crash between commit and acknowledgement does not exist here, but after a rebuild) must be idempotent.
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Empties the read model (used by [`Subscription::rebuild`]).
+    fn reset(&self, conn: &mut PgConnection) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Settings of a [`Subscription`].
+#[derive(Debug, Clone, Copy)]
+pub struct SubscriptionConfig {
+    /// Most events per batch (one transaction each).
+    pub batch_size: i64,
+    /// The safety-net polling period of [`Subscription::run`] when no notification arrives.
+    pub poll_interval: Duration,
+}
+
+impl SubscriptionConfig {
+    /// Batches of `batch_size` events, polling every `poll_interval`.
+    pub fn new(batch_size: i64, poll_interval: Duration) -> SubscriptionConfig {
+        SubscriptionConfig { batch_size, poll_interval }
+    }
+}
+
+/// What one or more batches processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Processed {
+    /// Number of events applied.
+    pub events: usize,
+    /// The checkpoint afterwards.
+    pub checkpoint: Checkpoint,
+}
+
+/// A catch-up subscription with a durable checkpoint, feeding one projection.
+pub struct Subscription<P> {
+    store: EventStore,
+    projection: P,
+    config: SubscriptionConfig,
+}
+
+impl<P: Projection> Subscription<P> {
+    /// A subscription of `projection` to all events of `store`.
+    pub fn new(store: EventStore, projection: P, config: SubscriptionConfig) -> Subscription<P> {
+        Subscription { store, projection, config }
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    /// The stored checkpoint ([`Checkpoint::START`] before the first batch).
+    pub async fn checkpoint(&self) -> Result<Checkpoint, StoreError> {
+        let mut conn = self.store.pool().acquire().await?;
+        load_checkpoint(&mut conn, self.projection.name()).await
+    }
+
+    /// Processes one batch: reads up to `batch_size` events after the checkpoint (below the commit horizon),
+    /// applies them and stores the new checkpoint in one transaction. Returns how many events were applied.
+    pub async fn run_once(&self) -> Result<Processed, StoreError> {
+        let name = self.projection.name();
+        let mut tx = self.store.pool().begin().await?;
+        // Serialise runners of the same projection; an advisory lock takes no transaction id, so the horizon read
+        // below is not held back by this transaction.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(name).execute(&mut *tx).await?;
+        let checkpoint = load_checkpoint(&mut tx, name).await?;
+        let events = read_all_after(&mut tx, checkpoint, self.config.batch_size).await?;
+        let Some(last) = events.last() else {
+            tx.rollback().await?;
+            return Ok(Processed { events: 0, checkpoint });
+        };
+        let next = last.checkpoint();
+        self.projection.apply(&mut tx, &events).await?;
+        sqlx::query(
+            "INSERT INTO subscriptions (name, tx_id, position) VALUES ($1, $2::int8::text::xid8, $3) \
+             ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, \
+             updated_at = now()",
+        )
+        .bind(name)
+        .bind(next.tx_id)
+        .bind(next.position)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Processed { events: events.len(), checkpoint: next })
+    }
+
+    /// Runs batches until one comes back empty: everything below the current horizon is applied.
+    pub async fn catch_up(&self) -> Result<Processed, StoreError> {
+        let mut total = 0;
+        loop {
+            let p = self.run_once().await?;
+            total += p.events;
+            if p.events == 0 {
+                return Ok(Processed { events: total, checkpoint: p.checkpoint });
+            }
+        }
+    }
+
+    /// Runs batches until the checkpoint reaches `target` (e.g. the checkpoint of an event just appended),
+    /// waiting on appends of this store and polling while older transactions hold the horizon back.
+    pub async fn catch_up_to(&self, target: Checkpoint) -> Result<Processed, StoreError> {
+        let mut wakeups = self.store.appended();
+        let mut total = 0;
+        loop {
+            let p = self.run_once().await?;
+            total += p.events;
+            if p.checkpoint >= target {
+                return Ok(Processed { events: total, checkpoint: p.checkpoint });
+            }
+            if p.events == 0 {
+                tokio::select! {
+                    _ = wakeups.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                }
+            }
+        }
+    }
+
+    /// Rebuilds the read model from the first event: empties it and resets the checkpoint in one transaction,
+    /// then catches up.
+    pub async fn rebuild(&self) -> Result<Processed, StoreError> {
+        let name = self.projection.name();
+        let mut tx = self.store.pool().begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(name).execute(&mut *tx).await?;
+        self.projection.reset(&mut tx).await?;
+        sqlx::query("DELETE FROM subscriptions WHERE name = $1").bind(name).execute(&mut *tx).await?;
+        tx.commit().await?;
+        self.catch_up().await
+    }
+
+    /// Processes batches until `shutdown` completes. Between batches it waits for `NOTIFY seqrd_events`, an
+    /// append through this store handle, or the polling period, whichever comes first. Errors are logged and
+    /// retried after the polling period.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), StoreError> {
+        let mut listener = PgListener::connect_with(self.store.pool()).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        let mut wakeups = self.store.appended();
+        tokio::pin!(shutdown);
+        loop {
+            let full = match self.run_once().await {
+                Ok(p) => p.events as i64 >= self.config.batch_size,
+                Err(e) => {
+                    tracing::error!(projection = self.projection.name(), error = %e, code = e.code(), "batch failed");
+                    false
+                }
+            };
+            if full {
+                tokio::select! {
+                    biased;
+                    _ = &mut shutdown => return Ok(()),
+                    _ = std::future::ready(()) => continue,
+                }
+            }
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                r = listener.recv() => {
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "LISTEN connection failed; polling until it is back");
+                        tokio::time::sleep(self.config.poll_interval).await;
+                    }
+                }
+                _ = wakeups.changed() => {}
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+    }
+}
+
+async fn load_checkpoint(conn: &mut PgConnection, name: &str) -> Result<Checkpoint, StoreError> {
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT tx_id::text::int8, position FROM subscriptions WHERE name = $1")
+            .bind(name)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map_or(Checkpoint::START, |(tx_id, position)| Checkpoint { tx_id, position }))
+}
