@@ -45,7 +45,7 @@ CREATE TABLE idempotency_keys (
 
 -- The unguessable token in the notificationUrl seqrd hands SEQR, bound to one invoice.
 CREATE TABLE notification_tokens (
-    token_hash  bytea PRIMARY KEY,
+    token       text PRIMARY KEY,
     invoice_id  uuid NOT NULL UNIQUE,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
@@ -59,6 +59,7 @@ CREATE TABLE poll_jobs (
     lease_owner  text,
     lease_until  timestamptz,
     polls        bigint NOT NULL DEFAULT 0,
+    wake         boolean NOT NULL DEFAULT false,
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX poll_jobs_due ON poll_jobs (due_at);

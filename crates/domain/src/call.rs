@@ -48,10 +48,7 @@ impl CallKind {
 
     /// Whether the call changes the invoice itself (at most one such call may be in flight at a time).
     pub fn changes_invoice(self) -> bool {
-        matches!(
-            self,
-            CallKind::UpdateInvoice | CallKind::CommitReservation | CallKind::CancelInvoice
-        )
+        matches!(self, CallKind::UpdateInvoice | CallKind::CommitReservation | CallKind::CancelInvoice)
     }
 }
 

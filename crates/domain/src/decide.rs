@@ -36,13 +36,13 @@
 
 use crate::call::{CallKind, CallOutcome, CallState, CallSuccess, Evidence, Resolution};
 use crate::command::{
-    CancelInvoice, Command, CommitReservation, ExpireReservation, IssueInvoice, ObserveStatus,
-    RecordCallOutcome, RefundPayment, ResolveCall, SubmitReceipt, UpdateInvoice,
+    CancelInvoice, Command, CommitReservation, ExpireReservation, IssueInvoice, ObserveStatus, RecordCallOutcome,
+    RefundPayment, ResolveCall, SubmitReceipt, UpdateInvoice,
 };
 use crate::event::{
-    CallOutcomeUnknown, CallRejected, CallResolved, CallSucceeded, CancelRequested,
-    CommitRequested, Event, InvoiceIssued, InvoiceUpdateRequested, ReceiptSubmitRequested,
-    RefundRequested, ReservationExpired, SendInvoiceRequested, StatusObserved,
+    CallOutcomeUnknown, CallRejected, CallResolved, CallSucceeded, CancelRequested, CommitRequested, Event,
+    InvoiceIssued, InvoiceUpdateRequested, ReceiptSubmitRequested, RefundRequested, ReservationExpired,
+    SendInvoiceRequested, StatusObserved,
 };
 use crate::invoice::{CustomerToken, Invoice, InvoiceRow, PaymentMode, SeqrStatus, TokenStatus};
 use crate::money::{Currency, Money};
@@ -111,10 +111,7 @@ fn observe(state: &InvoiceState, c: ObserveStatus) -> Result<Vec<Event>, Rejecti
         return Ok(Vec::new());
     }
     if !observation_allowed(status, c.status) {
-        return Err(Rejection::StatusRegression {
-            status,
-            observed: c.status,
-        });
+        return Err(Rejection::StatusRegression { status, observed: c.status });
     }
     let mut events = Vec::new();
     let unchanged = state.seqr_status() == Some(c.status)
@@ -143,15 +140,13 @@ fn observe(state: &InvoiceState, c: ObserveStatus) -> Result<Vec<Event>, Rejecti
     }
     for record in state.unknown_calls() {
         let resolution = match (record.kind, c.status) {
-            (CallKind::CancelInvoice, SeqrStatus::Canceled)
-            | (CallKind::CommitReservation, SeqrStatus::Paid) => Some(Resolution::Succeeded {
-                result: CallSuccess::Done,
-            }),
+            (CallKind::CancelInvoice, SeqrStatus::Canceled) | (CallKind::CommitReservation, SeqrStatus::Paid) => {
+                Some(Resolution::Succeeded { result: CallSuccess::Done })
+            }
             (CallKind::CancelInvoice, SeqrStatus::Paid)
-            | (
-                CallKind::CommitReservation,
-                SeqrStatus::Canceled | SeqrStatus::Failed | SeqrStatus::Expired,
-            ) => Some(Resolution::NotDone),
+            | (CallKind::CommitReservation, SeqrStatus::Canceled | SeqrStatus::Failed | SeqrStatus::Expired) => {
+                Some(Resolution::NotDone)
+            }
             _ => None,
         };
         if let Some(resolution) = resolution {
@@ -159,10 +154,7 @@ fn observe(state: &InvoiceState, c: ObserveStatus) -> Result<Vec<Event>, Rejecti
                 at: c.at,
                 call_id: record.call_id,
                 resolution,
-                evidence: Evidence::ObservedStatus {
-                    status: c.status,
-                    invoice_version: c.invoice_version,
-                },
+                evidence: Evidence::ObservedStatus { status: c.status, invoice_version: c.invoice_version },
             }));
         }
     }
@@ -173,10 +165,9 @@ fn observe(state: &InvoiceState, c: ObserveStatus) -> Result<Vec<Event>, Rejecti
 fn observation_allowed(current: InvoiceStatus, observed: SeqrStatus) -> bool {
     match current {
         InvoiceStatus::Issued | InvoiceStatus::PendingAcknowledge => true,
-        InvoiceStatus::Reserved | InvoiceStatus::Committed => !matches!(
-            observed,
-            SeqrStatus::Issued | SeqrStatus::PendingIssuerAcknowledge
-        ),
+        InvoiceStatus::Reserved | InvoiceStatus::Committed => {
+            !matches!(observed, SeqrStatus::Issued | SeqrStatus::PendingIssuerAcknowledge)
+        }
         InvoiceStatus::Paid => observed == SeqrStatus::Paid,
         InvoiceStatus::Canceled => observed == SeqrStatus::Canceled,
         InvoiceStatus::Failed => observed == SeqrStatus::Failed,
@@ -198,18 +189,11 @@ fn update(state: &InvoiceState, c: UpdateInvoice) -> Result<Vec<Event>, Rejectio
     if status == InvoiceStatus::Reserved {
         if let Some(reserved) = state.reserved_amount() {
             if c.total.amount() > reserved.amount() {
-                return Err(Rejection::AmountExceedsReservation {
-                    requested: c.total,
-                    reserved,
-                });
+                return Err(Rejection::AmountExceedsReservation { requested: c.total, reserved });
             }
         }
     }
-    let invoice = Invoice {
-        rows: c.rows,
-        total: c.total,
-        ..current.clone()
-    };
+    let invoice = Invoice { rows: c.rows, total: c.total, ..current.clone() };
     Ok(vec![Event::InvoiceUpdateRequested(InvoiceUpdateRequested {
         at: c.at,
         call_id: c.call_id,
@@ -230,14 +214,9 @@ fn commit(state: &InvoiceState, c: CommitReservation) -> Result<Vec<Event>, Reje
     no_invoice_call_in_flight(state)?;
     positive(&c.amount)?;
     same_currency(state, &c.amount)?;
-    let reserved = state
-        .reserved_amount()
-        .ok_or(Rejection::InvoiceNotReserved { status })?;
+    let reserved = state.reserved_amount().ok_or(Rejection::InvoiceNotReserved { status })?;
     if c.amount.amount() > reserved.amount() {
-        return Err(Rejection::CommitExceedsReservation {
-            requested: c.amount,
-            reserved,
-        });
+        return Err(Rejection::CommitExceedsReservation { requested: c.amount, reserved });
     }
     Ok(vec![Event::CommitRequested(CommitRequested {
         at: c.at,
@@ -266,14 +245,9 @@ fn refund(state: &InvoiceState, c: RefundPayment) -> Result<Vec<Event>, Rejectio
     positive(&c.amount)?;
     same_currency(state, &c.amount)?;
     validate_rows(c.amount.currency(), &c.rows)?;
-    let refundable = state
-        .refundable_amount()
-        .ok_or(Rejection::InvoiceNotPaid { status })?;
+    let refundable = state.refundable_amount().ok_or(Rejection::InvoiceNotPaid { status })?;
     if c.amount.amount() > refundable.amount() {
-        return Err(Rejection::RefundExceedsPaid {
-            requested: c.amount,
-            refundable,
-        });
+        return Err(Rejection::RefundExceedsPaid { requested: c.amount, refundable });
     }
     Ok(vec![Event::RefundRequested(RefundRequested {
         at: c.at,
@@ -312,83 +286,46 @@ fn expire(state: &InvoiceState, c: ExpireReservation) -> Result<Vec<Event>, Reje
     if status != InvoiceStatus::Reserved {
         return Err(Rejection::InvoiceNotReserved { status });
     }
-    if let Some(call) = state
-        .calls_in_flight()
-        .find(|r| r.kind == CallKind::CommitReservation)
-    {
-        return Err(Rejection::CallInFlight {
-            call_id: call.call_id,
-            kind: call.kind,
-        });
+    if let Some(call) = state.calls_in_flight().find(|r| r.kind == CallKind::CommitReservation) {
+        return Err(Rejection::CallInFlight { call_id: call.call_id, kind: call.kind });
     }
-    let deadline = state
-        .reservation_deadline()
-        .ok_or(Rejection::NoReservationDeadline)?;
+    let deadline = state.reservation_deadline().ok_or(Rejection::NoReservationDeadline)?;
     if c.at < deadline {
         return Err(Rejection::ReservationNotExpired { deadline });
     }
-    Ok(vec![Event::ReservationExpired(ReservationExpired {
-        at: c.at,
-        deadline,
-    })])
+    Ok(vec![Event::ReservationExpired(ReservationExpired { at: c.at, deadline })])
 }
 
 fn record_outcome(state: &InvoiceState, c: RecordCallOutcome) -> Result<Vec<Event>, Rejection> {
-    let record = state
-        .call(c.call_id)
-        .ok_or(Rejection::UnknownCall(c.call_id))?;
+    let record = state.call(c.call_id).ok_or(Rejection::UnknownCall(c.call_id))?;
     match record.state {
         CallState::Requested => {}
         CallState::Unknown => return Err(Rejection::CallOutcomeUnknown(c.call_id)),
-        ref settled => {
-            return Err(Rejection::CallAlreadySettled {
-                call_id: c.call_id,
-                state: settled.clone(),
-            })
-        }
+        ref settled => return Err(Rejection::CallAlreadySettled { call_id: c.call_id, state: settled.clone() }),
     }
     let event = match c.outcome {
         CallOutcome::Succeeded { result } => {
             if !result.fits(record.kind) {
                 return Err(Rejection::OutcomeMismatch { kind: record.kind });
             }
-            Event::CallSucceeded(CallSucceeded {
-                at: c.at,
-                call_id: c.call_id,
-                result,
-            })
+            Event::CallSucceeded(CallSucceeded { at: c.at, call_id: c.call_id, result })
         }
-        CallOutcome::Rejected {
-            result_code,
-            description,
-        } => Event::CallRejected(CallRejected {
-            at: c.at,
-            call_id: c.call_id,
-            result_code,
-            description,
-        }),
-        CallOutcome::Unknown { reason } => Event::CallOutcomeUnknown(CallOutcomeUnknown {
-            at: c.at,
-            call_id: c.call_id,
-            reason,
-        }),
+        CallOutcome::Rejected { result_code, description } => {
+            Event::CallRejected(CallRejected { at: c.at, call_id: c.call_id, result_code, description })
+        }
+        CallOutcome::Unknown { reason } => {
+            Event::CallOutcomeUnknown(CallOutcomeUnknown { at: c.at, call_id: c.call_id, reason })
+        }
     };
     Ok(vec![event])
 }
 
 fn resolve(state: &InvoiceState, c: ResolveCall) -> Result<Vec<Event>, Rejection> {
-    let record = state
-        .call(c.call_id)
-        .ok_or(Rejection::UnknownCall(c.call_id))?;
+    let record = state.call(c.call_id).ok_or(Rejection::UnknownCall(c.call_id))?;
     match record.state {
         CallState::Unknown => {}
         CallState::Requested => return Err(Rejection::CallNotUnknown(c.call_id)),
-        ref settled => {
-            return Err(Rejection::CallAlreadySettled {
-                call_id: c.call_id,
-                state: settled.clone(),
-            })
-        }
+        ref settled => return Err(Rejection::CallAlreadySettled { call_id: c.call_id, state: settled.clone() }),
     }
     if let Resolution::Succeeded { result } = &c.resolution {
         if !result.fits(record.kind) {
@@ -408,44 +345,31 @@ fn resolve(state: &InvoiceState, c: ResolveCall) -> Result<Vec<Event>, Rejection
 /// The invoice can still be changed or canceled: registered, unpaid, not final.
 fn require_changeable(status: InvoiceStatus) -> Result<(), Rejection> {
     match status {
-        InvoiceStatus::Issued | InvoiceStatus::PendingAcknowledge | InvoiceStatus::Reserved => {
-            Ok(())
-        }
+        InvoiceStatus::Issued | InvoiceStatus::PendingAcknowledge | InvoiceStatus::Reserved => Ok(()),
         InvoiceStatus::Paid | InvoiceStatus::Committed => Err(Rejection::InvoiceAlreadyPaid),
         InvoiceStatus::NotIssued => Err(Rejection::InvoiceNotFound),
         InvoiceStatus::Sending => Err(Rejection::InvoiceNotRegistered { status }),
-        InvoiceStatus::SendFailed
-        | InvoiceStatus::Canceled
-        | InvoiceStatus::Failed
-        | InvoiceStatus::Expired => Err(Rejection::InvoiceClosed { status }),
+        InvoiceStatus::SendFailed | InvoiceStatus::Canceled | InvoiceStatus::Failed | InvoiceStatus::Expired => {
+            Err(Rejection::InvoiceClosed { status })
+        }
     }
 }
 
 /// At most one update, commit or cancel in flight at a time.
 fn no_invoice_call_in_flight(state: &InvoiceState) -> Result<(), Rejection> {
     match state.calls_in_flight().find(|r| r.kind.changes_invoice()) {
-        Some(r) => Err(Rejection::CallInFlight {
-            call_id: r.call_id,
-            kind: r.kind,
-        }),
+        Some(r) => Err(Rejection::CallInFlight { call_id: r.call_id, kind: r.kind }),
         None => Ok(()),
     }
 }
 
 fn reference(state: &InvoiceState) -> Result<String, Rejection> {
-    state
-        .invoice_reference()
-        .map(str::to_owned)
-        .ok_or(Rejection::InvoiceNotRegistered {
-            status: state.status(),
-        })
+    state.invoice_reference().map(str::to_owned).ok_or(Rejection::InvoiceNotRegistered { status: state.status() })
 }
 
 fn positive(m: &Money) -> Result<(), Rejection> {
     if m.is_zero() {
-        Err(Rejection::InvalidAmount {
-            reason: format!("{m} must be positive"),
-        })
+        Err(Rejection::InvalidAmount { reason: format!("{m} must be positive") })
     } else {
         Ok(())
     }
@@ -455,10 +379,7 @@ fn check_currency(expected: Currency, m: &Money) -> Result<(), Rejection> {
     if m.currency() == expected {
         Ok(())
     } else {
-        Err(Rejection::CurrencyMismatch {
-            expected,
-            got: m.currency(),
-        })
+        Err(Rejection::CurrencyMismatch { expected, got: m.currency() })
     }
 }
 

@@ -271,16 +271,10 @@ type Upcaster = fn(serde_json::Value) -> Result<serde_json::Value, String>;
 const UPCASTERS: &[(&str, u16, Upcaster)] = &[("status_observed", 0, status_observed_v0_to_v1)];
 
 fn status_observed_v0_to_v1(mut data: serde_json::Value) -> Result<serde_json::Value, String> {
-    let obj = data
-        .as_object_mut()
-        .ok_or_else(|| "expected an object".to_owned())?;
-    let version = obj
-        .remove("version")
-        .ok_or_else(|| "missing field `version`".to_owned())?;
+    let obj = data.as_object_mut().ok_or_else(|| "expected an object".to_owned())?;
+    let version = obj.remove("version").ok_or_else(|| "missing field `version`".to_owned())?;
     obj.insert("invoice_version".to_owned(), version);
-    let tokens = obj
-        .remove("tokens")
-        .unwrap_or_else(|| serde_json::Value::Array(Vec::new()));
+    let tokens = obj.remove("tokens").unwrap_or_else(|| serde_json::Value::Array(Vec::new()));
     obj.insert("customer_tokens".to_owned(), tokens);
     Ok(data)
 }
@@ -363,48 +357,32 @@ impl Event {
             Event::CallRejected(e) => Some(e.call_id),
             Event::CallOutcomeUnknown(e) => Some(e.call_id),
             Event::CallResolved(e) => Some(e.call_id),
-            Event::InvoiceIssued(_) | Event::StatusObserved(_) | Event::ReservationExpired(_) => {
-                None
-            }
+            Event::InvoiceIssued(_) | Event::StatusObserved(_) | Event::ReservationExpired(_) => None,
         }
     }
 
     /// The data part to store next to `event_type()` and `schema_version(event_type())`.
     pub fn to_data(&self) -> serde_json::Value {
         let mut tagged = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        tagged
-            .get_mut("data")
-            .map(serde_json::Value::take)
-            .unwrap_or(serde_json::Value::Null)
+        tagged.get_mut("data").map(serde_json::Value::take).unwrap_or(serde_json::Value::Null)
     }
 
     /// Rebuilds an event from stored `(event_type, schema_version, data)`, upcasting old versions through the
     /// registry first.
-    pub fn from_stored(
-        event_type: &str,
-        schema_version: u16,
-        data: serde_json::Value,
-    ) -> Result<Event, UpcastError> {
+    pub fn from_stored(event_type: &str, schema_version: u16, data: serde_json::Value) -> Result<Event, UpcastError> {
         let current = Event::schema_version(event_type);
         if current == 0 {
             return Err(UpcastError::UnknownEventType(event_type.to_owned()));
         }
         if schema_version > current {
-            return Err(UpcastError::UnsupportedVersion {
-                event_type: event_type.to_owned(),
-                version: schema_version,
-            });
+            return Err(UpcastError::UnsupportedVersion { event_type: event_type.to_owned(), version: schema_version });
         }
         let mut data = data;
         let mut version = schema_version;
         while version < current {
-            let step = UPCASTERS
-                .iter()
-                .find(|(t, from, _)| *t == event_type && *from == version)
-                .ok_or_else(|| UpcastError::UnsupportedVersion {
-                    event_type: event_type.to_owned(),
-                    version: schema_version,
-                })?;
+            let step = UPCASTERS.iter().find(|(t, from, _)| *t == event_type && *from == version).ok_or_else(|| {
+                UpcastError::UnsupportedVersion { event_type: event_type.to_owned(), version: schema_version }
+            })?;
             data = (step.2)(data).map_err(|msg| UpcastError::Malformed {
                 event_type: event_type.to_owned(),
                 version,

@@ -16,9 +16,7 @@ pub struct IdError {
 }
 
 /// The invoice (aggregate/stream) id. Chosen by the caller, so decisions stay deterministic.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct InvoiceId(pub Uuid);
 
@@ -30,9 +28,7 @@ impl fmt::Display for InvoiceId {
 
 /// The id of one provider (SEQR) call. Chosen by the caller of `decide`, recorded in the "requested"
 /// event, and used by the worker as the idempotency key for the outcome.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct CallId(pub Uuid);
 
@@ -43,11 +39,7 @@ impl fmt::Display for CallId {
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 macro_rules! scope_id {

@@ -34,9 +34,7 @@ impl PaymentMode {
             PaymentMode::ImmediateDebit => "IMMEDIATE_DEBIT",
             PaymentMode::ReservationDesired => "RESERVATION_DESIRED",
             PaymentMode::ReservationRequired => "RESERVATION_REQUIRED",
-            PaymentMode::ReservationRequiredPreliminaryAmount => {
-                "RESERVATION_REQUIRED_PRELIMINARY_AMOUNT"
-            }
+            PaymentMode::ReservationRequiredPreliminaryAmount => "RESERVATION_REQUIRED_PRELIMINARY_AMOUNT",
         }
     }
 }
@@ -363,8 +361,6 @@ mod base64_bytes {
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(s.as_bytes())
-            .map_err(serde::de::Error::custom)
+        base64::engine::general_purpose::STANDARD.decode(s.as_bytes()).map_err(serde::de::Error::custom)
     }
 }

@@ -25,8 +25,8 @@ pub use decide::decide;
 pub use event::{CallRequest, Event, UpcastError};
 pub use ids::{CallId, IdError, InvoiceId, MerchantId, Scope, StoreId, TenantId, TerminalId};
 pub use invoice::{
-    AcknowledgmentMode, CustomerToken, HttpUrl, Invoice, InvoiceRow, Payment, PaymentMode,
-    ReceiptDocument, ReceiptType, SeqrStatus, TokenStatus, UrlError,
+    AcknowledgmentMode, CustomerToken, HttpUrl, Invoice, InvoiceRow, Payment, PaymentMode, ReceiptDocument,
+    ReceiptType, SeqrStatus, TokenStatus, UrlError,
 };
 pub use money::{Currency, Money, MoneyError};
 pub use rejection::Rejection;

@@ -91,10 +91,7 @@ impl Currency {
             return Err(MoneyError::UnknownCurrency(code.to_owned()));
         }
         match CURRENCIES.binary_search_by(|(c, _)| c.as_bytes().cmp(bytes)) {
-            Ok(i) => Ok(Currency {
-                code: [bytes[0], bytes[1], bytes[2]],
-                minor: CURRENCIES[i].1,
-            }),
+            Ok(i) => Ok(Currency { code: [bytes[0], bytes[1], bytes[2]], minor: CURRENCIES[i].1 }),
             Err(_) => Err(MoneyError::UnknownCurrency(code.to_owned())),
         }
     }
@@ -152,12 +149,7 @@ impl schemars::JsonSchema for Currency {
             instance_type: Some(schemars::schema::InstanceType::String.into()),
             ..Default::default()
         };
-        schema.enum_values = Some(
-            CURRENCIES
-                .iter()
-                .map(|(c, _)| serde_json::Value::from(*c))
-                .collect(),
-        );
+        schema.enum_values = Some(CURRENCIES.iter().map(|(c, _)| serde_json::Value::from(*c)).collect());
         schema.into()
     }
 }
@@ -192,10 +184,7 @@ impl TryFrom<RawMoney> for Money {
 
 impl From<Money> for RawMoney {
     fn from(m: Money) -> Self {
-        RawMoney {
-            amount: m.amount,
-            currency: m.currency,
-        }
+        RawMoney { amount: m.amount, currency: m.currency }
     }
 }
 
@@ -213,11 +202,7 @@ impl Money {
         }
         let digits = currency.minor_units();
         if amount.normalize().scale() > digits {
-            return Err(MoneyError::TooPrecise {
-                amount,
-                digits,
-                currency,
-            });
+            return Err(MoneyError::TooPrecise { amount, digits, currency });
         }
         let mut amount = amount.abs();
         amount.rescale(digits);
@@ -226,8 +211,7 @@ impl Money {
 
     /// Parses a decimal string such as `"12.50"` in the given currency.
     pub fn parse(amount: &str, currency: Currency) -> Result<Money, MoneyError> {
-        let value = Decimal::from_str_exact(amount)
-            .map_err(|_| MoneyError::Unparseable(amount.to_owned()))?;
+        let value = Decimal::from_str_exact(amount).map_err(|_| MoneyError::Unparseable(amount.to_owned()))?;
         Money::new(value, currency)
     }
 
@@ -257,10 +241,7 @@ impl Money {
         if self.currency == other.currency {
             Ok(())
         } else {
-            Err(MoneyError::CurrencyMismatch {
-                left: self.currency,
-                right: other.currency,
-            })
+            Err(MoneyError::CurrencyMismatch { left: self.currency, right: other.currency })
         }
     }
 
@@ -274,10 +255,7 @@ impl Money {
     pub fn checked_sub(&self, other: &Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
         if other.amount > self.amount {
-            return Err(MoneyError::Underflow {
-                left: self.amount,
-                right: other.amount,
-            });
+            return Err(MoneyError::Underflow { left: self.amount, right: other.amount });
         }
         Money::new(self.amount - other.amount, self.currency)
     }

@@ -238,13 +238,8 @@ impl From<MoneyError> for Rejection {
     fn from(e: MoneyError) -> Self {
         match e {
             MoneyError::UnknownCurrency(code) => Rejection::InvalidCurrency(code),
-            MoneyError::CurrencyMismatch { left, right } => Rejection::CurrencyMismatch {
-                expected: left,
-                got: right,
-            },
-            other => Rejection::InvalidAmount {
-                reason: other.to_string(),
-            },
+            MoneyError::CurrencyMismatch { left, right } => Rejection::CurrencyMismatch { expected: left, got: right },
+            other => Rejection::InvalidAmount { reason: other.to_string() },
         }
     }
 }

@@ -24,9 +24,7 @@ use crate::money::{Currency, Money, MoneyError};
 /// Final states: `SendFailed`, `Canceled`, `Failed`, `Expired` (nothing changes them any more). `Paid`
 /// is final for the payment status (no observation moves it elsewhere) but still allows refunds and
 /// receipts.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
     /// No invoice yet.
@@ -76,10 +74,7 @@ impl InvoiceStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            InvoiceStatus::SendFailed
-                | InvoiceStatus::Canceled
-                | InvoiceStatus::Failed
-                | InvoiceStatus::Expired
+            InvoiceStatus::SendFailed | InvoiceStatus::Canceled | InvoiceStatus::Failed | InvoiceStatus::Expired
         )
     }
 }
@@ -249,9 +244,7 @@ impl InvoiceState {
                     SeqrStatus::Expired => InvoiceStatus::Expired,
                 };
                 // Final states stay final; a lenient fold never moves them.
-                if !self.status.is_final() && self.status != InvoiceStatus::Paid
-                    || next == self.status
-                {
+                if !self.status.is_final() && self.status != InvoiceStatus::Paid || next == self.status {
                     self.status = next;
                 }
                 Ok(())
@@ -294,27 +287,11 @@ impl InvoiceState {
     }
 
     /// Checks that `call_id` can take an outcome: requested (`resolving == false`) or unknown (`true`).
-    fn settle(
-        &self,
-        call_id: CallId,
-        event: &'static str,
-        resolving: bool,
-    ) -> Result<(), EvolveError> {
-        let (record, _) = self
-            .calls
-            .get(&call_id)
-            .ok_or(EvolveError::UnknownCall(call_id))?;
-        let expected = if resolving {
-            CallState::Unknown
-        } else {
-            CallState::Requested
-        };
+    fn settle(&self, call_id: CallId, event: &'static str, resolving: bool) -> Result<(), EvolveError> {
+        let (record, _) = self.calls.get(&call_id).ok_or(EvolveError::UnknownCall(call_id))?;
+        let expected = if resolving { CallState::Unknown } else { CallState::Requested };
         if record.state != expected {
-            return Err(EvolveError::OutcomeNotApplicable {
-                call_id,
-                state: record.state.clone(),
-                event,
-            });
+            return Err(EvolveError::OutcomeNotApplicable { call_id, state: record.state.clone(), event });
         }
         Ok(())
     }
@@ -332,12 +309,7 @@ impl InvoiceState {
         }
     }
 
-    fn succeed(
-        &mut self,
-        call_id: CallId,
-        result: &CallSuccess,
-        at: DateTime<Utc>,
-    ) -> Result<(), EvolveError> {
+    fn succeed(&mut self, call_id: CallId, result: &CallSuccess, at: DateTime<Utc>) -> Result<(), EvolveError> {
         let Some((record, request)) = self.calls.get(&call_id).cloned() else {
             return Err(EvolveError::UnknownCall(call_id));
         };
@@ -345,13 +317,7 @@ impl InvoiceState {
             return Err(EvolveError::OutcomeMismatch(call_id));
         }
         match (&request, result) {
-            (
-                CallRequest::SendInvoice(_),
-                CallSuccess::InvoiceSent {
-                    invoice_reference,
-                    qr_code,
-                },
-            ) => {
+            (CallRequest::SendInvoice(_), CallSuccess::InvoiceSent { invoice_reference, qr_code }) => {
                 self.invoice_reference = Some(invoice_reference.clone());
                 self.qr_code = Some(qr_code.clone());
                 self.registered_at = Some(at);
@@ -372,9 +338,7 @@ impl InvoiceState {
             (CallRequest::CancelInvoice(_), _) => {
                 if matches!(
                     self.status,
-                    InvoiceStatus::Issued
-                        | InvoiceStatus::PendingAcknowledge
-                        | InvoiceStatus::Reserved
+                    InvoiceStatus::Issued | InvoiceStatus::PendingAcknowledge | InvoiceStatus::Reserved
                 ) {
                     self.status = InvoiceStatus::Canceled;
                 }
@@ -540,10 +504,7 @@ impl InvoiceState {
     /// `None` unless paid.
     pub fn refundable_amount(&self) -> Option<Money> {
         let paid = self.paid_amount()?;
-        let used = self
-            .refunded_amount()?
-            .checked_add(&self.refunds_in_flight()?)
-            .ok()?;
+        let used = self.refunded_amount()?.checked_add(&self.refunds_in_flight()?).ok()?;
         Some(paid.checked_sub(&used).unwrap_or(Money::zero(paid.currency())))
     }
 
@@ -605,13 +566,7 @@ impl InvoiceState {
                 | InvoiceStatus::Reserved
                 | InvoiceStatus::Committed
         );
-        waiting
-            || self.unknown_calls().any(|r| {
-                matches!(
-                    r.kind,
-                    CallKind::CancelInvoice | CallKind::CommitReservation
-                )
-            })
+        waiting || self.unknown_calls().any(|r| matches!(r.kind, CallKind::CancelInvoice | CallKind::CommitReservation))
     }
 
     /// When to poll next: [`POLL_INTERVAL`] after the last observation (or registration) while payment is in
@@ -621,11 +576,7 @@ impl InvoiceState {
             return None;
         }
         let base = self.last_observed_at.or(self.registered_at)?;
-        let interval = if self.status == InvoiceStatus::Reserved {
-            RESERVED_POLL_INTERVAL
-        } else {
-            POLL_INTERVAL
-        };
+        let interval = if self.status == InvoiceStatus::Reserved { RESERVED_POLL_INTERVAL } else { POLL_INTERVAL };
         Some(base + interval)
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, RawQuery, Request as HttpRequest, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{get, post, put};
@@ -682,9 +682,4 @@ async fn faults_list(State(s): State<Arc<Shared>>) -> ApiResult {
 async fn faults_reset(State(s): State<Arc<Shared>>) -> ApiResult {
     lock(&s.faults).reset(s.cfg.fault_seed);
     ok(json!({"rules": 0}))
-}
-
-#[allow(dead_code)]
-fn _assert_send(r: HttpRequest) -> HttpRequest {
-    r
 }

@@ -1,6 +1,6 @@
 //! The RabbitMQ side of the event feed: one topic exchange, persistent messages, publisher confirms.
 //!
-//! Message format (a stability boundary, documented in README.md "Event feed"):
+//! Message format (a stability boundary, documented in docs/event-feed.md):
 //! - exchange `seqrd.events` (topic, durable), routing key `<tenant>.<store>.<event_type>`;
 //! - properties: `message_id` = event id, `type` = event type, `timestamp` = recorded_at (seconds),
 //!   `correlation_id`, `content_type` = `application/json`, `delivery_mode` = 2 (persistent), `app_id` = `seqrd`;
@@ -8,13 +8,31 @@
 //!   subject, time, datacontenttype;
 //! - body: the JSON envelope [`FeedMessage`].
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
 use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
-    publisher_confirm::Confirmation,
+    publisher_confirm::{Confirmation, PublisherConfirm},
     types::{AMQPValue, FieldTable, ShortString},
     BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
 };
 use serde::Serialize;
+use store_pg::StoredEvent;
+
+/// The default feed exchange.
+pub const DEFAULT_EXCHANGE: &str = "seqrd.events";
+
+/// The routing-key word used for a missing store id (never a valid id: ids are `[A-Za-z0-9_-]`).
+pub const NO_STORE: &str = "~";
+
+/// How long [`Publisher::connect`] may take before it fails with [`PublishError::Timeout`].
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long [`Publisher::publish_confirmed`] waits for a batch's confirms before it gives up.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What goes into one message body.
 #[derive(Debug, Serialize)]
@@ -32,72 +50,149 @@ pub struct FeedMessage<'a> {
     pub version: i64,
     /// Position in the global log.
     pub position: i64,
+    /// Tenant of the invoice.
     pub tenant_id: &'a str,
+    /// Merchant of the invoice.
     pub merchant_id: &'a str,
-    pub store_id: &'a str,
-    pub terminal_id: &'a str,
+    /// Store of the invoice (`null` if the stream has none).
+    pub store_id: Option<&'a str>,
+    /// Terminal of the invoice (`null` if the stream has none).
+    pub terminal_id: Option<&'a str>,
+    /// When the event was stored (database clock).
     pub recorded_at: chrono::DateTime<chrono::Utc>,
+    /// Id shared by everything done for one external request or flow.
     pub correlation_id: Option<uuid::Uuid>,
+    /// Id of the message or event that caused the command, if any.
     pub causation_id: Option<uuid::Uuid>,
     /// The event payload, as stored.
     pub data: &'a serde_json::Value,
 }
 
+impl<'a> FeedMessage<'a> {
+    /// The message for a stored event.
+    pub fn from_stored(event: &'a StoredEvent) -> FeedMessage<'a> {
+        FeedMessage {
+            id: event.event_id,
+            event_type: &event.event_type,
+            schema_version: event.schema_version,
+            invoice_id: event.stream_id,
+            version: event.version,
+            position: event.position,
+            tenant_id: &event.scope.tenant_id,
+            merchant_id: &event.scope.merchant_id,
+            store_id: event.scope.store_id.as_deref(),
+            terminal_id: event.scope.terminal_id.as_deref(),
+            recorded_at: event.recorded_at,
+            correlation_id: Some(event.metadata.correlation_id),
+            causation_id: event.metadata.causation_id,
+            data: &event.data,
+        }
+    }
+}
+
 /// A publishing channel in confirm mode on a declared exchange.
 pub struct Publisher {
-    _connection: Connection,
+    connection: Connection,
     channel: Channel,
     exchange: String,
 }
 
-/// Why a publish did not go through.
+/// Why a publish did not go through. Each variant has a stable [`PublishError::code`].
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
+    /// The connection or channel failed (RabbitMQ down, connection lost, channel closed by the broker).
     #[error("RabbitMQ: {0}")]
     Amqp(#[from] lapin::Error),
+    /// The broker refused a message.
     #[error("RabbitMQ refused message {0} (nack)")]
     Nacked(uuid::Uuid),
+    /// The broker did not answer in time (connecting, or confirming a batch).
+    #[error("RabbitMQ did not answer within {0:?}")]
+    Timeout(Duration),
+    /// A message body could not be encoded.
     #[error("cannot encode message: {0}")]
     Encode(#[from] serde_json::Error),
+}
+
+impl PublishError {
+    /// A stable, machine-readable code for the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PublishError::Amqp(_) => "amqp.unavailable",
+            PublishError::Nacked(_) => "amqp.nacked",
+            PublishError::Timeout(_) => "amqp.timeout",
+            PublishError::Encode(_) => "amqp.encode",
+        }
+    }
 }
 
 impl Publisher {
     /// Connects, enables publisher confirms and declares the exchange (idempotent).
     pub async fn connect(url: &str, exchange: &str) -> Result<Publisher, PublishError> {
-        let connection = Connection::connect(url, ConnectionProperties::default()).await?;
-        let channel = connection.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        declare_exchange(&channel, exchange).await?;
-        Ok(Publisher { _connection: connection, channel, exchange: exchange.to_owned() })
+        let connect = async {
+            let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+            let channel = connection.create_channel().await?;
+            channel.confirm_select(ConfirmSelectOptions::default()).await?;
+            declare_exchange(&channel, exchange).await?;
+            Ok::<_, PublishError>(Publisher { connection, channel, exchange: exchange.to_owned() })
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, connect).await.map_err(|_| PublishError::Timeout(CONNECT_TIMEOUT))?
+    }
+
+    /// Whether the connection and the channel are still usable (a lost connection is noticed here first).
+    pub fn is_connected(&self) -> bool {
+        self.connection.status().connected() && self.channel.status().connected()
     }
 
     /// Publishes a batch in order and returns once RabbitMQ confirmed every message; any nack fails the batch
     /// (the caller republishes from its checkpoint: delivery is at least once).
+    ///
+    /// The batch is pipelined: every message is queued on the channel (in order) before the first confirm is
+    /// awaited, so a batch costs about one round trip, not one per message.
     pub async fn publish_confirmed(&self, batch: &[FeedMessage<'_>]) -> Result<(), PublishError> {
-        let mut pending = Vec::with_capacity(batch.len());
+        let mut encoded = Vec::with_capacity(batch.len());
         for message in batch {
-            let body = serde_json::to_vec(message)?;
-            let confirm = self
-                .channel
-                .basic_publish(
+            encoded.push((serde_json::to_vec(message)?, routing_key(message)));
+        }
+        let work = async {
+            let mut sending: Vec<(uuid::Uuid, SendFuture<'_>)> = Vec::new();
+            let mut confirms: Vec<(uuid::Uuid, PublisherConfirm)> = Vec::with_capacity(batch.len());
+            for (message, (body, key)) in batch.iter().zip(&encoded) {
+                let mut send: SendFuture<'_> = Box::pin(self.channel.basic_publish(
                     &self.exchange,
-                    &routing_key(message),
+                    key,
                     BasicPublishOptions::default(),
-                    &body,
+                    body,
                     properties(message),
-                )
-                .await?;
-            pending.push((message.id, confirm));
-        }
-        for (id, confirm) in pending {
-            match confirm.await? {
-                Confirmation::Ack(_) | Confirmation::NotRequested => {}
-                Confirmation::Nack(_) => return Err(PublishError::Nacked(id)),
+                ));
+                // The first poll assigns the delivery tag and queues the frames, so polling each publish once
+                // here keeps the batch in order while the writes proceed together.
+                match futures::poll!(send.as_mut()) {
+                    Poll::Ready(confirm) => confirms.push((message.id, confirm?)),
+                    Poll::Pending => sending.push((message.id, send)),
+                }
             }
-        }
-        Ok(())
+            for (id, send) in sending {
+                confirms.push((id, send.await?));
+            }
+            for (id, confirm) in confirms {
+                match confirm.await? {
+                    Confirmation::Ack(_) | Confirmation::NotRequested => {}
+                    Confirmation::Nack(_) => return Err(PublishError::Nacked(id)),
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(CONFIRM_TIMEOUT, work).await.map_err(|_| PublishError::Timeout(CONFIRM_TIMEOUT))?
+    }
+
+    /// Closes the connection politely (best effort).
+    pub async fn close(self) {
+        let _ = self.connection.close(200, "bye").await;
     }
 }
+
+type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<PublisherConfirm, lapin::Error>> + Send + 'a>>;
 
 /// Declares the feed exchange: a durable topic exchange. Declaring twice is harmless.
 pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), lapin::Error> {
@@ -111,9 +206,16 @@ pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), l
         .await
 }
 
-/// `<tenant>.<store>.<event_type>`: ids never contain dots (the domain validates them).
+/// `<tenant>.<store>.<event_type>`. Ids never contain dots (the domain validates them); should one slip in
+/// through raw data, it becomes `_` so that the key keeps its three words. A missing store is [`NO_STORE`].
 pub fn routing_key(message: &FeedMessage<'_>) -> String {
-    format!("{}.{}.{}", message.tenant_id, message.store_id, message.event_type)
+    let word = |s: &str| s.replace(['.', '*', '#'], "_");
+    format!(
+        "{}.{}.{}",
+        word(message.tenant_id),
+        word(message.store_id.unwrap_or(NO_STORE)),
+        word(message.event_type)
+    )
 }
 
 fn properties(message: &FeedMessage<'_>) -> BasicProperties {
@@ -125,7 +227,13 @@ fn properties(message: &FeedMessage<'_>) -> BasicProperties {
     put("cloudEvents:id", message.id.to_string());
     put(
         "cloudEvents:source",
-        format!("/seqrd/{}/{}/{}/{}", message.tenant_id, message.merchant_id, message.store_id, message.terminal_id),
+        format!(
+            "/seqrd/{}/{}/{}/{}",
+            message.tenant_id,
+            message.merchant_id,
+            message.store_id.unwrap_or(NO_STORE),
+            message.terminal_id.unwrap_or(NO_STORE)
+        ),
     );
     put("cloudEvents:type", format!("com.seqrd.invoice.{}.v{}", message.event_type, message.schema_version));
     put("cloudEvents:subject", message.invoice_id.to_string());

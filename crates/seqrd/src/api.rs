@@ -1,11 +1,66 @@
-//! The HTTP JSON API under `/v1`.
+//! The HTTP JSON API under `/v1` (axum). Only this module knows HTTP and the JSON DTOs.
 
 pub mod auth;
 pub mod error;
 pub mod idempotency;
+pub mod invoices;
+pub mod openapi;
+pub mod view;
+
+use axum::{
+    extract::{DefaultBodyLimit, Path, State},
+    http::StatusCode,
+    routing::{get, post},
+    Router,
+};
+
+use crate::{api::error::ApiError, jobs, poller::WAKE_CHANNEL, service::Service};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
 pub struct AppState {
-    pub pool: sqlx::PgPool,
+    pub service: Service,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/invoices", post(invoices::issue))
+        .route("/v1/invoices/{id}", get(invoices::get))
+        .route("/v1/invoices/{id}/events", get(invoices::events))
+        .route("/v1/invoices/{id}/loyalty", post(invoices::loyalty))
+        .route("/v1/invoices/{id}/commit", post(invoices::commit))
+        .route("/v1/invoices/{id}/cancel", post(invoices::cancel))
+        .route("/v1/invoices/{id}/refunds", post(invoices::refund))
+        .route("/v1/invoices/{id}/receipt", post(invoices::receipt))
+        .route("/v1/invoices/{id}/calls/{call_id}/resolve", post(invoices::resolve_call))
+        .route("/v1/seqr/notifications/{token}", post(notification))
+        .route("/v1/openapi.json", get(openapi::spec))
+        .route("/health", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::not_found() })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// `POST /v1/seqr/notifications/{token}`: SEQR says something happened; poll that invoice at once. The token is
+/// the only credential (SEQR cannot authenticate), so an unknown token answers 404 and changes nothing; a known
+/// one can only make seqrd poll sooner.
+async fn notification(State(app): State<AppState>, Path(token): Path<String>) -> Result<StatusCode, ApiError> {
+    if token.len() != 48 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::not_found());
+    }
+    let invoice: Option<uuid::Uuid> = sqlx::query_scalar("SELECT invoice_id FROM notification_tokens WHERE token = $1")
+        .bind(&token)
+        .fetch_optional(&app.service.pool)
+        .await?;
+    let invoice = invoice.ok_or_else(ApiError::not_found)?;
+    let poll = &app.service.config.poll;
+    if !jobs::wake(&app.service.pool, invoice).await? {
+        jobs::schedule(&app.service.pool, invoice, std::time::Duration::ZERO, poll.active_interval).await?;
+    }
+    sqlx::query("SELECT pg_notify($1, '')").bind(WAKE_CHANNEL).execute(&app.service.pool).await?;
+    Ok(StatusCode::OK)
 }

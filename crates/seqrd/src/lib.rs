@@ -2,8 +2,17 @@
 
 pub mod amqp;
 pub mod api;
+pub mod app;
 pub mod config;
+pub mod demo;
 pub mod engine;
+pub mod jobs;
+pub mod poller;
+pub mod rate;
+pub mod relay;
 pub mod secret;
 pub mod seqr;
+pub mod service;
+pub mod shutdown;
 pub mod telemetry;
+pub mod terminals;

@@ -103,7 +103,7 @@ pub fn outcome(request: &CallRequest, result: Result<wire::Response, CallError>)
     match result {
         Ok(response) => CallOutcome::Succeeded { result: success(request, &response) },
         Err(CallError::ResultCode { code, description, .. }) => {
-            CallOutcome::Rejected { result_code: code.code(), description }
+            CallOutcome::Rejected { result_code: code.code(), description: description.unwrap_or_else(|| code.description()) }
         }
         Err(e) if e.outcome_unknown() => CallOutcome::Unknown { reason: e.to_string() },
         // Definitely not done without an in-band code (connection refused, 4xx, client fault): recorded as a

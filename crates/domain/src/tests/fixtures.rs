@@ -6,22 +6,22 @@ use uuid::Uuid;
 
 use crate::call::{CallOutcome, CallSuccess, Evidence, Resolution};
 use crate::command::{
-    CancelInvoice, Command, CommitReservation, ExpireReservation, IssueInvoice, ObserveStatus,
-    RecordCallOutcome, RefundPayment, ResolveCall, SubmitReceipt, UpdateInvoice,
+    CancelInvoice, Command, CommitReservation, ExpireReservation, IssueInvoice, ObserveStatus, RecordCallOutcome,
+    RefundPayment, ResolveCall, SubmitReceipt, UpdateInvoice,
 };
+use crate::decide;
 use crate::event::{
-    CallOutcomeUnknown, CallRejected, CallResolved, CallSucceeded, CancelRequested,
-    CommitRequested, Event, InvoiceIssued, InvoiceUpdateRequested, ReceiptSubmitRequested,
-    RefundRequested, ReservationExpired, SendInvoiceRequested, StatusObserved,
+    CallOutcomeUnknown, CallRejected, CallResolved, CallSucceeded, CancelRequested, CommitRequested, Event,
+    InvoiceIssued, InvoiceUpdateRequested, ReceiptSubmitRequested, RefundRequested, ReservationExpired,
+    SendInvoiceRequested, StatusObserved,
 };
 use crate::ids::{CallId, InvoiceId, MerchantId, Scope, StoreId, TenantId, TerminalId};
 use crate::invoice::{
-    AcknowledgmentMode, CustomerToken, HttpUrl, Invoice, InvoiceRow, Payment, PaymentMode,
-    ReceiptDocument, ReceiptType, SeqrStatus, TokenStatus,
+    AcknowledgmentMode, CustomerToken, HttpUrl, Invoice, InvoiceRow, Payment, PaymentMode, ReceiptDocument,
+    ReceiptType, SeqrStatus, TokenStatus,
 };
 use crate::money::{Currency, Money};
 use crate::state::{fold, InvoiceState};
-use crate::decide;
 
 /// Business time: seconds after 2015-10-29T10:00:00Z.
 pub(crate) fn t(secs: i64) -> DateTime<Utc> {
@@ -89,21 +89,13 @@ pub(crate) fn invoice(mode: PaymentMode, ack: AcknowledgmentMode, total: &str) -
 }
 
 pub(crate) fn immediate(total: &str) -> Invoice {
-    invoice(
-        PaymentMode::ImmediateDebit,
-        AcknowledgmentMode::NoAcknowledgment,
-        total,
-    )
+    invoice(PaymentMode::ImmediateDebit, AcknowledgmentMode::NoAcknowledgment, total)
 }
 
 pub(crate) fn preliminary(total: &str, timeout: u32) -> Invoice {
     Invoice {
         commit_reservation_timeout: Some(timeout),
-        ..invoice(
-            PaymentMode::ReservationRequiredPreliminaryAmount,
-            AcknowledgmentMode::NoAcknowledgment,
-            total,
-        )
+        ..invoice(PaymentMode::ReservationRequiredPreliminaryAmount, AcknowledgmentMode::NoAcknowledgment, total)
     }
 }
 
@@ -112,12 +104,7 @@ pub(crate) fn url(s: &str) -> HttpUrl {
 }
 
 pub(crate) fn token(id: &str, value: &str, status: TokenStatus) -> CustomerToken {
-    CustomerToken {
-        id: id.to_owned(),
-        value: value.to_owned(),
-        description: Some("Loyalty card".to_owned()),
-        status,
-    }
+    CustomerToken { id: id.to_owned(), value: value.to_owned(), description: Some("Loyalty card".to_owned()), status }
 }
 
 pub(crate) fn payment(ers: &str, amount: Money) -> Payment {
@@ -175,11 +162,7 @@ pub(crate) fn observe_cmd(
 }
 
 pub(crate) fn outcome_cmd(at: i64, call: u128, outcome: CallOutcome) -> Command {
-    Command::RecordCallOutcome(RecordCallOutcome {
-        at: t(at),
-        call_id: cid(call),
-        outcome,
-    })
+    Command::RecordCallOutcome(RecordCallOutcome { at: t(at), call_id: cid(call), outcome })
 }
 
 pub(crate) fn succeeded_cmd(at: i64, call: u128, result: CallSuccess) -> Command {
@@ -187,33 +170,15 @@ pub(crate) fn succeeded_cmd(at: i64, call: u128, result: CallSuccess) -> Command
 }
 
 pub(crate) fn unknown_cmd(at: i64, call: u128) -> Command {
-    outcome_cmd(
-        at,
-        call,
-        CallOutcome::Unknown {
-            reason: "timeout".to_owned(),
-        },
-    )
+    outcome_cmd(at, call, CallOutcome::Unknown { reason: "timeout".to_owned() })
 }
 
 pub(crate) fn rejected_cmd(at: i64, call: u128, code: i32, description: &str) -> Command {
-    outcome_cmd(
-        at,
-        call,
-        CallOutcome::Rejected {
-            result_code: code,
-            description: description.to_owned(),
-        },
-    )
+    outcome_cmd(at, call, CallOutcome::Rejected { result_code: code, description: description.to_owned() })
 }
 
 pub(crate) fn resolve_cmd(at: i64, call: u128, resolution: Resolution, evidence: Evidence) -> Command {
-    Command::ResolveCall(ResolveCall {
-        at: t(at),
-        call_id: cid(call),
-        resolution,
-        evidence,
-    })
+    Command::ResolveCall(ResolveCall { at: t(at), call_id: cid(call), resolution, evidence })
 }
 
 pub(crate) fn update_cmd(
@@ -223,28 +188,15 @@ pub(crate) fn update_cmd(
     total: Money,
     tokens: Vec<CustomerToken>,
 ) -> Command {
-    Command::UpdateInvoice(UpdateInvoice {
-        at: t(at),
-        call_id: cid(call),
-        rows,
-        total,
-        tokens,
-    })
+    Command::UpdateInvoice(UpdateInvoice { at: t(at), call_id: cid(call), rows, total, tokens })
 }
 
 pub(crate) fn commit_cmd(at: i64, call: u128, amount: Money) -> Command {
-    Command::CommitReservation(CommitReservation {
-        at: t(at),
-        call_id: cid(call),
-        amount,
-    })
+    Command::CommitReservation(CommitReservation { at: t(at), call_id: cid(call), amount })
 }
 
 pub(crate) fn cancel_cmd(at: i64, call: u128) -> Command {
-    Command::Cancel(CancelInvoice {
-        at: t(at),
-        call_id: cid(call),
-    })
+    Command::Cancel(CancelInvoice { at: t(at), call_id: cid(call) })
 }
 
 pub(crate) fn refund_cmd(at: i64, call: u128, amount: Money) -> Command {
@@ -281,12 +233,7 @@ pub(crate) fn issued_ev(at: i64, call: u128, invoice: Invoice, tokens: Vec<Custo
             invoice: invoice.clone(),
             tokens: tokens.clone(),
         }),
-        Event::SendInvoiceRequested(SendInvoiceRequested {
-            at: t(at),
-            call_id: cid(call),
-            invoice,
-            tokens,
-        }),
+        Event::SendInvoiceRequested(SendInvoiceRequested { at: t(at), call_id: cid(call), invoice, tokens }),
     ]
 }
 
@@ -307,11 +254,7 @@ pub(crate) fn observed_ev(
 }
 
 pub(crate) fn succeeded_ev(at: i64, call: u128, result: CallSuccess) -> Event {
-    Event::CallSucceeded(CallSucceeded {
-        at: t(at),
-        call_id: cid(call),
-        result,
-    })
+    Event::CallSucceeded(CallSucceeded { at: t(at), call_id: cid(call), result })
 }
 
 pub(crate) fn rejected_ev(at: i64, call: u128, code: i32, description: &str) -> Event {
@@ -324,29 +267,14 @@ pub(crate) fn rejected_ev(at: i64, call: u128, code: i32, description: &str) -> 
 }
 
 pub(crate) fn unknown_ev(at: i64, call: u128) -> Event {
-    Event::CallOutcomeUnknown(CallOutcomeUnknown {
-        at: t(at),
-        call_id: cid(call),
-        reason: "timeout".to_owned(),
-    })
+    Event::CallOutcomeUnknown(CallOutcomeUnknown { at: t(at), call_id: cid(call), reason: "timeout".to_owned() })
 }
 
 pub(crate) fn resolved_ev(at: i64, call: u128, resolution: Resolution, evidence: Evidence) -> Event {
-    Event::CallResolved(CallResolved {
-        at: t(at),
-        call_id: cid(call),
-        resolution,
-        evidence,
-    })
+    Event::CallResolved(CallResolved { at: t(at), call_id: cid(call), resolution, evidence })
 }
 
-pub(crate) fn update_ev(
-    at: i64,
-    call: u128,
-    reference: &str,
-    invoice: Invoice,
-    tokens: Vec<CustomerToken>,
-) -> Event {
+pub(crate) fn update_ev(at: i64, call: u128, reference: &str, invoice: Invoice, tokens: Vec<CustomerToken>) -> Event {
     Event::InvoiceUpdateRequested(InvoiceUpdateRequested {
         at: t(at),
         call_id: cid(call),
@@ -366,11 +294,7 @@ pub(crate) fn commit_ev(at: i64, call: u128, reference: &str, amount: Money) -> 
 }
 
 pub(crate) fn cancel_ev(at: i64, call: u128, reference: &str) -> Event {
-    Event::CancelRequested(CancelRequested {
-        at: t(at),
-        call_id: cid(call),
-        invoice_reference: reference.to_owned(),
-    })
+    Event::CancelRequested(CancelRequested { at: t(at), call_id: cid(call), invoice_reference: reference.to_owned() })
 }
 
 pub(crate) fn refund_ev(at: i64, call: u128, ers: &str, amount: Money) -> Event {
@@ -394,10 +318,7 @@ pub(crate) fn receipt_ev(at: i64, call: u128, ers: &str) -> Event {
 }
 
 pub(crate) fn expired_ev(at: i64, deadline: i64) -> Event {
-    Event::ReservationExpired(ReservationExpired {
-        at: t(at),
-        deadline: t(deadline),
-    })
+    Event::ReservationExpired(ReservationExpired { at: t(at), deadline: t(deadline) })
 }
 
 // ---- Given / when / then -------------------------------------------------------------------------
@@ -405,20 +326,14 @@ pub(crate) fn expired_ev(at: i64, deadline: i64) -> Event {
 /// Folds `given` strictly, decides `when`, and compares with `expect` (events, or a rejection code). On
 /// success the emitted events must also apply strictly to the state. Returns the state after the events.
 #[track_caller]
-pub(crate) fn check(
-    given: Vec<Event>,
-    when: Command,
-    expect: Result<Vec<Event>, &str>,
-) -> InvoiceState {
+pub(crate) fn check(given: Vec<Event>, when: Command, expect: Result<Vec<Event>, &str>) -> InvoiceState {
     let mut state = fold(&given).expect("given events must fold");
     let got = decide(&state, when);
     match (got, expect) {
         (Ok(events), Ok(expected)) => {
             assert_eq!(events, expected, "emitted events differ");
             for e in &events {
-                state
-                    .apply(e)
-                    .unwrap_or_else(|err| panic!("decided event does not apply: {err}"));
+                state.apply(e).unwrap_or_else(|err| panic!("decided event does not apply: {err}"));
             }
             state
         }
@@ -451,13 +366,7 @@ impl History {
         check(self.events.clone(), when, Err(code));
     }
 
-    pub(crate) fn given(&mut self, events: Vec<Event>) -> &mut Self {
-        self.events.extend(events);
-        self
-    }
-
     pub(crate) fn state(&self) -> InvoiceState {
         fold(&self.events).expect("history folds")
     }
 }
-

@@ -10,10 +10,7 @@ const ERS: &str = "2014100613463653401022006";
 
 /// Issue and register: the common start of every flow.
 fn registered(h: &mut History, invoice: Invoice, tokens: Vec<crate::CustomerToken>) {
-    h.step(
-        issue_cmd(0, 1, invoice.clone(), tokens.clone()),
-        issued_ev(0, 1, invoice, tokens),
-    );
+    h.step(issue_cmd(0, 1, invoice.clone(), tokens.clone()), issued_ev(0, 1, invoice, tokens));
     let s = h.step(succeeded_cmd(1, 1, sent_result(REF)), vec![succeeded_ev(1, 1, sent_result(REF))]);
     assert_eq!(s.status(), InvoiceStatus::Issued);
     assert_eq!(s.invoice_reference(), Some(REF));
@@ -25,17 +22,17 @@ fn registered(h: &mut History, invoice: Invoice, tokens: Vec<crate::CustomerToke
 fn general_payment() {
     let mut h = History::default();
     let inv = immediate("1500.00");
-    let s = h.step(
-        issue_cmd(0, 1, inv.clone(), vec![]),
-        issued_ev(0, 1, inv.clone(), vec![]),
-    );
+    let s = h.step(issue_cmd(0, 1, inv.clone(), vec![]), issued_ev(0, 1, inv.clone(), vec![]));
     assert_eq!(s.status(), InvoiceStatus::Sending);
     assert_eq!(s.scope(), Some(&scope()));
     assert_eq!(s.calls_requested().count(), 1);
     assert!(!s.is_open(), "no reference yet, nothing to poll");
     registered_after_issue(&mut h);
     // Polls with no change write nothing.
-    h.step(observe_cmd(2, SeqrStatus::Issued, 1, vec![], None), vec![observed_ev(2, SeqrStatus::Issued, 1, vec![], None)]);
+    h.step(
+        observe_cmd(2, SeqrStatus::Issued, 1, vec![], None),
+        vec![observed_ev(2, SeqrStatus::Issued, 1, vec![], None)],
+    );
     h.step(observe_cmd(3, SeqrStatus::Issued, 1, vec![], None), vec![]);
     h.step(observe_cmd(4, SeqrStatus::Issued, 1, vec![], None), vec![]);
     let s = h.state();
@@ -68,13 +65,12 @@ fn registered_after_issue(h: &mut History) {
 #[test]
 fn loyalty_card_swiped_after_scanning() {
     let mut h = History::default();
-    let inv = invoice(
-        PaymentMode::ImmediateDebit,
-        AcknowledgmentMode::OptionalAcknowledgment,
-        "200.00",
-    );
+    let inv = invoice(PaymentMode::ImmediateDebit, AcknowledgmentMode::OptionalAcknowledgment, "200.00");
     registered(&mut h, inv.clone(), vec![]);
-    h.step(observe_cmd(2, SeqrStatus::Issued, 1, vec![], None), vec![observed_ev(2, SeqrStatus::Issued, 1, vec![], None)]);
+    h.step(
+        observe_cmd(2, SeqrStatus::Issued, 1, vec![], None),
+        vec![observed_ev(2, SeqrStatus::Issued, 1, vec![], None)],
+    );
     // The customer scanned and confirmed; SEQR waits for the merchant.
     let s = h.step(
         observe_cmd(3, SeqrStatus::PendingIssuerAcknowledge, 2, vec![], None),
@@ -104,15 +100,11 @@ fn loyalty_card_swiped_after_scanning() {
 #[test]
 fn loyalty_card_swiped_before_scanning() {
     let mut h = History::default();
-    let inv = invoice(
-        PaymentMode::ImmediateDebit,
-        AcknowledgmentMode::OptionalAcknowledgment,
-        "200.00",
-    );
+    let inv = invoice(PaymentMode::ImmediateDebit, AcknowledgmentMode::OptionalAcknowledgment, "200.00");
     // The swiped card goes out with sendInvoice.
     let card = token("X_CARD", "2610411111110", TokenStatus::Used);
     registered(&mut h, inv.clone(), vec![card.clone()]);
-    assert_eq!(h.state().tokens(), &[card.clone()]);
+    assert_eq!(h.state().tokens(), std::slice::from_ref(&card));
     // SEQR sends the card number from the invoice back, pending the merchant's verdict.
     let offered = token("X_CARD", "2610411111110", TokenStatus::Pending);
     let s = h.step(
@@ -137,13 +129,12 @@ fn loyalty_card_swiped_before_scanning() {
 #[test]
 fn loyalty_account_in_phone() {
     let mut h = History::default();
-    let inv = invoice(
-        PaymentMode::ImmediateDebit,
-        AcknowledgmentMode::RequireAcknowledgment,
-        "100.00",
-    );
+    let inv = invoice(PaymentMode::ImmediateDebit, AcknowledgmentMode::RequireAcknowledgment, "100.00");
     registered(&mut h, inv.clone(), vec![]);
-    h.step(observe_cmd(2, SeqrStatus::Issued, 0, vec![], None), vec![observed_ev(2, SeqrStatus::Issued, 0, vec![], None)]);
+    h.step(
+        observe_cmd(2, SeqrStatus::Issued, 0, vec![], None),
+        vec![observed_ev(2, SeqrStatus::Issued, 0, vec![], None)],
+    );
     // "Token and inv.version = 1": the app scanned; the loyalty account in the phone offers a token.
     let offered = token("X_CARD", "555", TokenStatus::Pending);
     let s = h.step(
@@ -160,10 +151,19 @@ fn loyalty_account_in_phone() {
     h.step(succeeded_cmd(5, 2, CallSuccess::Done), vec![succeeded_ev(5, 2, CallSuccess::Done)]);
     // "Status update ack": the same answer again writes nothing.
     h.step(
-        observe_cmd(6, SeqrStatus::PendingIssuerAcknowledge, 1, vec![token("X_CARD", "555", TokenStatus::Pending)], None),
+        observe_cmd(
+            6,
+            SeqrStatus::PendingIssuerAcknowledge,
+            1,
+            vec![token("X_CARD", "555", TokenStatus::Pending)],
+            None,
+        ),
         vec![],
     );
-    let s = h.step(observe_cmd(7, SeqrStatus::Issued, 2, vec![], None), vec![observed_ev(7, SeqrStatus::Issued, 2, vec![], None)]);
+    let s = h.step(
+        observe_cmd(7, SeqrStatus::Issued, 2, vec![], None),
+        vec![observed_ev(7, SeqrStatus::Issued, 2, vec![], None)],
+    );
     assert_eq!(s.status(), InvoiceStatus::Issued);
     let p = payment(ERS, sek("95"));
     let s = h.step(
@@ -179,8 +179,14 @@ fn preliminary_payment_reserve_update_commit() {
     let mut h = History::default();
     let inv = preliminary("500.00", 3600);
     registered(&mut h, inv.clone(), vec![]);
-    h.step(observe_cmd(2, SeqrStatus::Issued, 1, vec![], None), vec![observed_ev(2, SeqrStatus::Issued, 1, vec![], None)]);
-    let s = h.step(observe_cmd(10, SeqrStatus::Reserved, 2, vec![], None), vec![observed_ev(10, SeqrStatus::Reserved, 2, vec![], None)]);
+    h.step(
+        observe_cmd(2, SeqrStatus::Issued, 1, vec![], None),
+        vec![observed_ev(2, SeqrStatus::Issued, 1, vec![], None)],
+    );
+    let s = h.step(
+        observe_cmd(10, SeqrStatus::Reserved, 2, vec![], None),
+        vec![observed_ev(10, SeqrStatus::Reserved, 2, vec![], None)],
+    );
     assert_eq!(s.status(), InvoiceStatus::Reserved);
     assert_eq!(s.reserved_amount(), Some(sek("500")));
     assert_eq!(s.reservation_deadline(), Some(t(3610)));
@@ -202,7 +208,10 @@ fn preliminary_payment_reserve_update_commit() {
     // A second commit is refused.
     h.reject(commit_cmd(104, 4, sek("1")), "invoice_not_reserved");
     // A late RESERVED answer does not undo the commit.
-    let s = h.step(observe_cmd(104, SeqrStatus::Reserved, 3, vec![], None), vec![observed_ev(104, SeqrStatus::Reserved, 3, vec![], None)]);
+    let s = h.step(
+        observe_cmd(104, SeqrStatus::Reserved, 3, vec![], None),
+        vec![observed_ev(104, SeqrStatus::Reserved, 3, vec![], None)],
+    );
     assert_eq!(s.status(), InvoiceStatus::Committed);
     let p = payment(ERS, sek("405"));
     let s = h.step(
@@ -217,14 +226,20 @@ fn preliminary_payment_reserve_update_commit() {
 fn reservation_expires_after_deadline() {
     let mut h = History::default();
     registered(&mut h, preliminary("500.00", 60), vec![]);
-    h.step(observe_cmd(10, SeqrStatus::Reserved, 2, vec![], None), vec![observed_ev(10, SeqrStatus::Reserved, 2, vec![], None)]);
+    h.step(
+        observe_cmd(10, SeqrStatus::Reserved, 2, vec![], None),
+        vec![observed_ev(10, SeqrStatus::Reserved, 2, vec![], None)],
+    );
     h.reject(expire_cmd(69), "reservation_not_expired");
     let s = h.step(expire_cmd(70), vec![expired_ev(70, 70)]);
     assert_eq!(s.status(), InvoiceStatus::Expired);
     assert!(!s.is_open());
     h.reject(commit_cmd(71, 2, sek("1")), "invoice_closed");
     // SEQR agreeing later is recorded; anything else is refused.
-    h.step(observe_cmd(80, SeqrStatus::Expired, 3, vec![], None), vec![observed_ev(80, SeqrStatus::Expired, 3, vec![], None)]);
+    h.step(
+        observe_cmd(80, SeqrStatus::Expired, 3, vec![], None),
+        vec![observed_ev(80, SeqrStatus::Expired, 3, vec![], None)],
+    );
     h.reject(observe_cmd(81, SeqrStatus::Paid, 4, vec![], Some(payment(ERS, sek("1")))), "status_regression");
 }
 
@@ -238,9 +253,15 @@ fn in_app_payment_canceled_in_app() {
     };
     registered(&mut h, inv.clone(), vec![]);
     assert_eq!(h.state().invoice().and_then(|i| i.back_url.clone()), inv.back_url);
-    h.step(observe_cmd(2, SeqrStatus::Issued, 1, vec![], None), vec![observed_ev(2, SeqrStatus::Issued, 1, vec![], None)]);
+    h.step(
+        observe_cmd(2, SeqrStatus::Issued, 1, vec![], None),
+        vec![observed_ev(2, SeqrStatus::Issued, 1, vec![], None)],
+    );
     // The user pressed cancel in the SEQR app; the done page polls once more.
-    let s = h.step(observe_cmd(9, SeqrStatus::Canceled, 2, vec![], None), vec![observed_ev(9, SeqrStatus::Canceled, 2, vec![], None)]);
+    let s = h.step(
+        observe_cmd(9, SeqrStatus::Canceled, 2, vec![], None),
+        vec![observed_ev(9, SeqrStatus::Canceled, 2, vec![], None)],
+    );
     assert_eq!(s.status(), InvoiceStatus::Canceled);
     assert!(s.status().is_final());
     assert!(!s.is_open());
@@ -252,13 +273,19 @@ fn in_app_payment_canceled_in_app() {
 fn merchant_cancels() {
     let mut h = History::default();
     registered(&mut h, immediate("10.00"), vec![]);
-    h.step(observe_cmd(2, SeqrStatus::Issued, 1, vec![], None), vec![observed_ev(2, SeqrStatus::Issued, 1, vec![], None)]);
+    h.step(
+        observe_cmd(2, SeqrStatus::Issued, 1, vec![], None),
+        vec![observed_ev(2, SeqrStatus::Issued, 1, vec![], None)],
+    );
     let s = h.step(cancel_cmd(3, 2), vec![cancel_ev(3, 2, REF)]);
     assert_eq!(s.status(), InvoiceStatus::Issued, "the cancel applies only on success");
     h.reject(cancel_cmd(3, 3), "call_in_flight");
     let s = h.step(succeeded_cmd(4, 2, CallSuccess::Done), vec![succeeded_ev(4, 2, CallSuccess::Done)]);
     assert_eq!(s.status(), InvoiceStatus::Canceled);
-    h.step(observe_cmd(5, SeqrStatus::Canceled, 2, vec![], None), vec![observed_ev(5, SeqrStatus::Canceled, 2, vec![], None)]);
+    h.step(
+        observe_cmd(5, SeqrStatus::Canceled, 2, vec![], None),
+        vec![observed_ev(5, SeqrStatus::Canceled, 2, vec![], None)],
+    );
     h.reject(observe_cmd(6, SeqrStatus::Issued, 3, vec![], None), "status_regression");
 }
 
@@ -375,10 +402,7 @@ fn send_rejected_is_final() {
     let mut h = History::default();
     let inv = immediate("10.00");
     h.step(issue_cmd(0, 1, inv.clone(), vec![]), issued_ev(0, 1, inv, vec![]));
-    let s = h.step(
-        rejected_cmd(1, 1, 49, "INVALID_INVOICE_DATA"),
-        vec![rejected_ev(1, 1, 49, "INVALID_INVOICE_DATA")],
-    );
+    let s = h.step(rejected_cmd(1, 1, 49, "INVALID_INVOICE_DATA"), vec![rejected_ev(1, 1, 49, "INVALID_INVOICE_DATA")]);
     assert_eq!(s.status(), InvoiceStatus::SendFailed);
     h.reject(observe_cmd(2, SeqrStatus::Issued, 1, vec![], None), "invoice_closed");
 }
@@ -404,7 +428,10 @@ fn update_unknown_then_resolved_done() {
 fn commit_unknown_resolved_by_observed_paid() {
     let mut h = History::default();
     registered(&mut h, preliminary("500.00", 3600), vec![]);
-    h.step(observe_cmd(2, SeqrStatus::Reserved, 2, vec![], None), vec![observed_ev(2, SeqrStatus::Reserved, 2, vec![], None)]);
+    h.step(
+        observe_cmd(2, SeqrStatus::Reserved, 2, vec![], None),
+        vec![observed_ev(2, SeqrStatus::Reserved, 2, vec![], None)],
+    );
     h.step(commit_cmd(3, 2, sek("450")), vec![commit_ev(3, 2, REF, sek("450"))]);
     h.reject(commit_cmd(3, 3, sek("450")), "call_in_flight");
     let s = h.step(unknown_cmd(4, 2), vec![unknown_ev(4, 2)]);
@@ -433,7 +460,10 @@ fn commit_unknown_resolved_by_observed_paid() {
 fn commit_unknown_resolved_not_done_by_observed_expiry() {
     let mut h = History::default();
     registered(&mut h, preliminary("500.00", 3600), vec![]);
-    h.step(observe_cmd(2, SeqrStatus::Reserved, 2, vec![], None), vec![observed_ev(2, SeqrStatus::Reserved, 2, vec![], None)]);
+    h.step(
+        observe_cmd(2, SeqrStatus::Reserved, 2, vec![], None),
+        vec![observed_ev(2, SeqrStatus::Reserved, 2, vec![], None)],
+    );
     h.step(commit_cmd(3, 2, sek("450")), vec![commit_ev(3, 2, REF, sek("450"))]);
     h.step(unknown_cmd(4, 2), vec![unknown_ev(4, 2)]);
     let s = h.step(
@@ -458,7 +488,10 @@ fn cancel_unknown_resolved_by_observation_even_without_news() {
     registered(&mut h, immediate("10.00"), vec![]);
     h.step(cancel_cmd(2, 2), vec![cancel_ev(2, 2, REF)]);
     // The user also canceled in the app; we see CANCELED while our call is still requested.
-    h.step(observe_cmd(3, SeqrStatus::Canceled, 2, vec![], None), vec![observed_ev(3, SeqrStatus::Canceled, 2, vec![], None)]);
+    h.step(
+        observe_cmd(3, SeqrStatus::Canceled, 2, vec![], None),
+        vec![observed_ev(3, SeqrStatus::Canceled, 2, vec![], None)],
+    );
     let s = h.step(unknown_cmd(4, 2), vec![unknown_ev(4, 2)]);
     assert!(s.is_open(), "keep polling to settle the unknown cancel");
     // The same status again writes no observation, but settles the call.
@@ -539,7 +572,10 @@ fn receipt_unknown_then_resolved() {
     assert_eq!(s.calls_in_flight().count(), 1);
     let s = h.step(unknown_cmd(14, 11), vec![unknown_ev(14, 11)]);
     let evidence = Evidence::Operator { note: "resubmitted under another call".to_owned() };
-    let s2 = h.step(resolve_cmd(15, 11, Resolution::NotDone, evidence.clone()), vec![resolved_ev(15, 11, Resolution::NotDone, evidence)]);
+    let s2 = h.step(
+        resolve_cmd(15, 11, Resolution::NotDone, evidence.clone()),
+        vec![resolved_ev(15, 11, Resolution::NotDone, evidence)],
+    );
     assert_eq!(s.receipts_submitted(), 1);
     assert_eq!(s2.receipts_submitted(), 1);
     assert_eq!(s2.calls_in_flight().count(), 0);
@@ -549,7 +585,10 @@ fn receipt_unknown_then_resolved() {
 fn stale_observation_is_ignored() {
     let mut h = History::default();
     registered(&mut h, immediate("10.00"), vec![]);
-    h.step(observe_cmd(2, SeqrStatus::PendingIssuerAcknowledge, 3, vec![], None), vec![observed_ev(2, SeqrStatus::PendingIssuerAcknowledge, 3, vec![], None)]);
+    h.step(
+        observe_cmd(2, SeqrStatus::PendingIssuerAcknowledge, 3, vec![], None),
+        vec![observed_ev(2, SeqrStatus::PendingIssuerAcknowledge, 3, vec![], None)],
+    );
     h.step(observe_cmd(3, SeqrStatus::Issued, 2, vec![], None), vec![]);
     assert_eq!(h.state().status(), InvoiceStatus::PendingAcknowledge);
 }

@@ -30,10 +30,7 @@ fn with(mut given: Vec<Event>, more: Vec<Event>) -> Vec<Event> {
 }
 
 fn reserved() -> Vec<Event> {
-    with(
-        registered(preliminary("500.00", 60)),
-        vec![observed_ev(2, SeqrStatus::Reserved, 2, vec![], None)],
-    )
+    with(registered(preliminary("500.00", 60)), vec![observed_ev(2, SeqrStatus::Reserved, 2, vec![], None)])
 }
 
 fn paid() -> Vec<Event> {
@@ -44,10 +41,7 @@ fn paid() -> Vec<Event> {
 }
 
 fn canceled() -> Vec<Event> {
-    with(
-        registered(immediate("100.00")),
-        vec![observed_ev(2, SeqrStatus::Canceled, 2, vec![], None)],
-    )
+    with(registered(immediate("100.00")), vec![observed_ev(2, SeqrStatus::Canceled, 2, vec![], None)])
 }
 
 /// (name, given, when, expected code).
@@ -59,7 +53,12 @@ fn cases() -> Vec<(&'static str, Vec<Event>, Command, &'static str)> {
         ("observe before issue", vec![], observe_cmd(1, SeqrStatus::Issued, 1, vec![], None), "invoice_not_found"),
         ("issue twice", issued(immediate("1.00")), issue_cmd(1, 9, immediate("1.00"), vec![]), "already_issued"),
         ("cancel while sending", issued(immediate("1.00")), cancel_cmd(1, 2), "invoice_not_registered"),
-        ("update while sending", issued(immediate("1.00")), update_cmd(1, 2, vec![], sek("1"), vec![]), "invoice_not_registered"),
+        (
+            "update while sending",
+            issued(immediate("1.00")),
+            update_cmd(1, 2, vec![], sek("1"), vec![]),
+            "invoice_not_registered",
+        ),
         ("cancel canceled", canceled(), cancel_cmd(3, 2), "invoice_closed"),
         ("update canceled", canceled(), update_cmd(3, 2, vec![], sek("1"), vec![]), "invoice_closed"),
         ("expire canceled", canceled(), expire_cmd(3), "invoice_closed"),
@@ -71,36 +70,158 @@ fn cases() -> Vec<(&'static str, Vec<Event>, Command, &'static str)> {
         ("receipt unpaid", registered(immediate("1.00")), receipt_cmd(2, 2, None), "invoice_not_paid"),
         ("refund too much", paid(), refund_cmd(3, 2, sek("100.01")), "refund_exceeds_paid"),
         ("commit too much", reserved(), commit_cmd(3, 2, sek("500.01")), "commit_exceeds_reservation"),
-        ("update above reservation", reserved(), update_cmd(3, 2, vec![], sek("501"), vec![]), "amount_exceeds_reservation"),
+        (
+            "update above reservation",
+            reserved(),
+            update_cmd(3, 2, vec![], sek("501"), vec![]),
+            "amount_exceeds_reservation",
+        ),
         ("refund in euro", paid(), refund_cmd(3, 2, eur("1")), "currency_mismatch"),
         ("commit in euro", reserved(), commit_cmd(3, 2, eur("1")), "currency_mismatch"),
-        ("update row in euro", registered(immediate("5.00")), update_cmd(2, 2, vec![crate::InvoiceRow { total: eur("5"), ..row("x", "1", "5", "5") }], sek("5"), vec![]), "currency_mismatch"),
-        ("paid in euro", registered(immediate("5.00")), observe_cmd(2, SeqrStatus::Paid, 2, vec![], Some(payment(ERS, eur("5")))), "currency_mismatch"),
+        (
+            "update row in euro",
+            registered(immediate("5.00")),
+            update_cmd(2, 2, vec![crate::InvoiceRow { total: eur("5"), ..row("x", "1", "5", "5") }], sek("5"), vec![]),
+            "currency_mismatch",
+        ),
+        (
+            "paid in euro",
+            registered(immediate("5.00")),
+            observe_cmd(2, SeqrStatus::Paid, 2, vec![], Some(payment(ERS, eur("5")))),
+            "currency_mismatch",
+        ),
         ("issue with zero total", vec![], issue_cmd(0, 1, immediate("0"), vec![]), "invalid_amount"),
         ("refund zero", paid(), refund_cmd(3, 2, sek("0")), "invalid_amount"),
         ("commit zero", reserved(), commit_cmd(3, 2, sek("0")), "invalid_amount"),
-        ("issue with zero quantity", vec![], issue_cmd(0, 1, Invoice { rows: vec![row("x", "0", "1", "1")], ..immediate("1.00") }, vec![]), "invalid_quantity"),
-        ("preliminary without timeout", vec![], issue_cmd(0, 1, Invoice { commit_reservation_timeout: None, ..preliminary("1.00", 1) }, vec![]), "missing_commit_timeout"),
-        ("zero timeout", vec![], issue_cmd(0, 1, Invoice { commit_reservation_timeout: Some(0), payment_mode: PaymentMode::ReservationRequired, ..immediate("1.00") }, vec![]), "missing_commit_timeout"),
-        ("pending token in update", registered(immediate("5.00")), update_cmd(2, 2, vec![], sek("5"), vec![token("X_CARD", "1", TokenStatus::Pending)]), "invalid_token_status"),
-        ("pending token in issue", vec![], issue_cmd(0, 1, immediate("5.00"), vec![token("X_CARD", "1", TokenStatus::Pending)]), "invalid_token_status"),
-        ("second cancel in flight", with(registered(immediate("5.00")), vec![cancel_ev(2, 2, REF)]), cancel_cmd(3, 3), "call_in_flight"),
-        ("update while cancel in flight", with(registered(immediate("5.00")), vec![cancel_ev(2, 2, REF)]), update_cmd(3, 3, vec![], sek("5"), vec![]), "call_in_flight"),
-        ("outcome of unknown call", registered(immediate("5.00")), succeeded_cmd(2, 77, CallSuccess::Done), "unknown_call"),
-        ("resolve unknown call", registered(immediate("5.00")), resolve_cmd(2, 77, Resolution::NotDone, evidence.clone()), "unknown_call"),
+        (
+            "issue with zero quantity",
+            vec![],
+            issue_cmd(0, 1, Invoice { rows: vec![row("x", "0", "1", "1")], ..immediate("1.00") }, vec![]),
+            "invalid_quantity",
+        ),
+        (
+            "preliminary without timeout",
+            vec![],
+            issue_cmd(0, 1, Invoice { commit_reservation_timeout: None, ..preliminary("1.00", 1) }, vec![]),
+            "missing_commit_timeout",
+        ),
+        (
+            "zero timeout",
+            vec![],
+            issue_cmd(
+                0,
+                1,
+                Invoice {
+                    commit_reservation_timeout: Some(0),
+                    payment_mode: PaymentMode::ReservationRequired,
+                    ..immediate("1.00")
+                },
+                vec![],
+            ),
+            "missing_commit_timeout",
+        ),
+        (
+            "pending token in update",
+            registered(immediate("5.00")),
+            update_cmd(2, 2, vec![], sek("5"), vec![token("X_CARD", "1", TokenStatus::Pending)]),
+            "invalid_token_status",
+        ),
+        (
+            "pending token in issue",
+            vec![],
+            issue_cmd(0, 1, immediate("5.00"), vec![token("X_CARD", "1", TokenStatus::Pending)]),
+            "invalid_token_status",
+        ),
+        (
+            "second cancel in flight",
+            with(registered(immediate("5.00")), vec![cancel_ev(2, 2, REF)]),
+            cancel_cmd(3, 3),
+            "call_in_flight",
+        ),
+        (
+            "update while cancel in flight",
+            with(registered(immediate("5.00")), vec![cancel_ev(2, 2, REF)]),
+            update_cmd(3, 3, vec![], sek("5"), vec![]),
+            "call_in_flight",
+        ),
+        (
+            "outcome of unknown call",
+            registered(immediate("5.00")),
+            succeeded_cmd(2, 77, CallSuccess::Done),
+            "unknown_call",
+        ),
+        (
+            "resolve unknown call",
+            registered(immediate("5.00")),
+            resolve_cmd(2, 77, Resolution::NotDone, evidence.clone()),
+            "unknown_call",
+        ),
         ("outcome twice", registered(immediate("5.00")), succeeded_cmd(2, 1, sent_result(REF)), "call_already_settled"),
-        ("resolve settled", registered(immediate("5.00")), resolve_cmd(2, 1, Resolution::NotDone, evidence.clone()), "call_already_settled"),
-        ("outcome after unknown", with(issued(immediate("5.00")), vec![unknown_ev(1, 1)]), succeeded_cmd(2, 1, sent_result(REF)), "call_outcome_unknown"),
-        ("resolve requested", issued(immediate("5.00")), resolve_cmd(1, 1, Resolution::NotDone, evidence.clone()), "call_not_unknown"),
-        ("refund data for send", issued(immediate("5.00")), succeeded_cmd(1, 1, CallSuccess::Refunded { ers_reference: None }), "outcome_mismatch"),
-        ("done for send", with(issued(immediate("5.00")), vec![unknown_ev(1, 1)]), resolve_cmd(2, 1, done.clone(), evidence.clone()), "outcome_mismatch"),
+        (
+            "resolve settled",
+            registered(immediate("5.00")),
+            resolve_cmd(2, 1, Resolution::NotDone, evidence.clone()),
+            "call_already_settled",
+        ),
+        (
+            "outcome after unknown",
+            with(issued(immediate("5.00")), vec![unknown_ev(1, 1)]),
+            succeeded_cmd(2, 1, sent_result(REF)),
+            "call_outcome_unknown",
+        ),
+        (
+            "resolve requested",
+            issued(immediate("5.00")),
+            resolve_cmd(1, 1, Resolution::NotDone, evidence.clone()),
+            "call_not_unknown",
+        ),
+        (
+            "refund data for send",
+            issued(immediate("5.00")),
+            succeeded_cmd(1, 1, CallSuccess::Refunded { ers_reference: None }),
+            "outcome_mismatch",
+        ),
+        (
+            "done for send",
+            with(issued(immediate("5.00")), vec![unknown_ev(1, 1)]),
+            resolve_cmd(2, 1, done.clone(), evidence.clone()),
+            "outcome_mismatch",
+        ),
         ("issued after paid", paid(), observe_cmd(3, SeqrStatus::Issued, 3, vec![], None), "status_regression"),
-        ("pending after reserved", reserved(), observe_cmd(3, SeqrStatus::PendingIssuerAcknowledge, 3, vec![], None), "status_regression"),
-        ("paid after canceled", canceled(), observe_cmd(3, SeqrStatus::Paid, 3, vec![], Some(payment(ERS, sek("100")))), "status_regression"),
-        ("negative version", registered(immediate("5.00")), observe_cmd(2, SeqrStatus::Issued, -1, vec![], None), "invalid_version"),
-        ("paid without details", registered(immediate("5.00")), observe_cmd(2, SeqrStatus::Paid, 2, vec![], None), "missing_payment_details"),
+        (
+            "pending after reserved",
+            reserved(),
+            observe_cmd(3, SeqrStatus::PendingIssuerAcknowledge, 3, vec![], None),
+            "status_regression",
+        ),
+        (
+            "paid after canceled",
+            canceled(),
+            observe_cmd(3, SeqrStatus::Paid, 3, vec![], Some(payment(ERS, sek("100")))),
+            "status_regression",
+        ),
+        (
+            "negative version",
+            registered(immediate("5.00")),
+            observe_cmd(2, SeqrStatus::Issued, -1, vec![], None),
+            "invalid_version",
+        ),
+        (
+            "paid without details",
+            registered(immediate("5.00")),
+            observe_cmd(2, SeqrStatus::Paid, 2, vec![], None),
+            "missing_payment_details",
+        ),
         ("expire early", reserved(), expire_cmd(61), "reservation_not_expired"),
-        ("expire without deadline", with(registered(Invoice { payment_mode: PaymentMode::ReservationRequired, ..immediate("5.00") }), vec![observed_ev(2, SeqrStatus::Reserved, 2, vec![], None)]), expire_cmd(99_999), "no_reservation_deadline"),
+        (
+            "expire without deadline",
+            with(
+                registered(Invoice { payment_mode: PaymentMode::ReservationRequired, ..immediate("5.00") }),
+                vec![observed_ev(2, SeqrStatus::Reserved, 2, vec![], None)],
+            ),
+            expire_cmd(99_999),
+            "no_reservation_deadline",
+        ),
         ("receipt for unknown reference", paid(), receipt_cmd(3, 2, Some("nope")), "unknown_ers_reference"),
     ]
 }

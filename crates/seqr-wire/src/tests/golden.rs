@@ -290,3 +290,34 @@ fn unknown_enum_values_are_preserved() {
     let out = render_request(&Request::SendInvoice(r));
     assert!(out.contains("<paymentMode>FUTURE_MODE</paymentMode><acknowledgmentMode>LATER_ACK</acknowledgmentMode>"));
 }
+
+#[test]
+fn datetime_and_decimal_lexical_forms() {
+    for text in [
+        "2015-10-29T10:18:48.663+01:00",
+        "2015-12-25T12:34:56",
+        "2015-10-29T10:18:48Z",
+        "2015-10-29T10:18:48.000001-05:30",
+        "1999-01-01T00:00:00.123456789+14:00",
+    ] {
+        let dt = crate::parse::parse_datetime(text).unwrap();
+        let mut out = String::new();
+        crate::render::format_datetime(&mut out, &dt);
+        assert_eq!(out, text);
+    }
+    let dt = crate::parse::parse_datetime("2015-10-29T10:18:48+00:00").unwrap();
+    let mut out = String::new();
+    crate::render::format_datetime(&mut out, &dt);
+    assert_eq!(out, "2015-10-29T10:18:48Z", "UTC renders as Z, as JAXB does");
+
+    let big = "79228162514264337593543950335";
+    assert_eq!(crate::parse::parse_decimal(big).unwrap().to_string(), big);
+    assert_eq!(crate::parse::parse_decimal("0.0000000001").unwrap().to_string(), "0.0000000001", "never an exponent");
+    assert_eq!(crate::parse::parse_decimal("-.5").unwrap().to_string(), "-0.5");
+}
+
+#[test]
+fn carriage_returns_survive_a_normalising_parser() {
+    let xml = render_request(&samples::requests()[0].1);
+    assert!(xml.contains("<footer>Thank you&#13;\nWelcome back</footer>"), "{xml}");
+}

@@ -79,7 +79,7 @@ pub(crate) fn invoice() -> Invoice {
         ],
         total_amount: Some(sek("510.22")),
         cashier_id: Some("Bob".into()),
-        footer: Some("Thank you".into()),
+        footer: Some("Thank you\r\nWelcome back".into()),
         back_url: Some("https://shop.example/back?o=42&x=1".into()),
         notification_url: Some("https://shop.example/notify?o=42".into()),
         commit_reservation_timeout: None,

@@ -43,7 +43,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
-        lookup(&state.pool, key).await?.ok_or_else(ApiError::unauthorized)
+        lookup(&state.service.pool, key).await?.ok_or_else(ApiError::unauthorized)
     }
 }
 

@@ -1,0 +1,97 @@
+//! The leased work queue of invoices that need SEQR's attention (table `poll_jobs`).
+//!
+//! A row exists while an invoice is open (being paid, reserved) or has a call in flight. Workers lease due rows
+//! with `FOR UPDATE SKIP LOCKED`, so several seqrd processes share the work without taking the same invoice twice;
+//! a lease that is never released (the process died) expires and the invoice is taken by another process.
+//! A notification from SEQR sets `wake`, so a poll in progress does not swallow it.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// One leased invoice.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease {
+    pub invoice_id: Uuid,
+    pub interval: Duration,
+}
+
+/// Makes sure the invoice is looked at no later than `within` from now.
+pub async fn schedule(pool: &PgPool, invoice_id: Uuid, within: Duration, interval: Duration) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO poll_jobs (invoice_id, due_at, interval_ms)
+         VALUES ($1, now() + make_interval(secs => $2), $3)
+         ON CONFLICT (invoice_id) DO UPDATE SET due_at = LEAST(poll_jobs.due_at, EXCLUDED.due_at), updated_at = now()",
+    )
+    .bind(invoice_id)
+    .bind(within.as_secs_f64())
+    .bind(millis(interval))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A notification: poll at once, also if a worker holds the invoice right now.
+pub async fn wake(pool: &PgPool, invoice_id: Uuid) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query("UPDATE poll_jobs SET due_at = now(), wake = true, updated_at = now() WHERE invoice_id = $1")
+        .bind(invoice_id)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
+/// Leases up to `limit` due invoices for `lease`.
+pub async fn lease(pool: &PgPool, owner: &str, limit: u32, lease: Duration) -> Result<Vec<Lease>, sqlx::Error> {
+    let rows: Vec<(Uuid, i32)> = sqlx::query_as(
+        "WITH due AS (
+             SELECT invoice_id FROM poll_jobs
+             WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
+             ORDER BY due_at
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE poll_jobs j
+         SET lease_owner = $1, lease_until = now() + make_interval(secs => $3), wake = false, polls = polls + 1
+         FROM due WHERE j.invoice_id = due.invoice_id
+         RETURNING j.invoice_id, j.interval_ms",
+    )
+    .bind(owner)
+    .bind(i64::from(limit))
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(invoice_id, ms)| Lease { invoice_id, interval: Duration::from_millis(ms.max(1) as u64) }).collect())
+}
+
+/// Releases a lease: the invoice is due again after `next` (at once if woken meanwhile).
+pub async fn release(pool: &PgPool, owner: &str, invoice_id: Uuid, next: Duration) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE poll_jobs
+         SET due_at = CASE WHEN wake THEN now() ELSE now() + make_interval(secs => $3) END,
+             interval_ms = $4, lease_owner = NULL, lease_until = NULL, wake = false, updated_at = now()
+         WHERE invoice_id = $1 AND lease_owner = $2",
+    )
+    .bind(invoice_id)
+    .bind(owner)
+    .bind(next.as_secs_f64())
+    .bind(millis(next))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Removes the job: the invoice needs nothing more (unless woken meanwhile, then it is polled once more).
+pub async fn finish(pool: &PgPool, owner: &str, invoice_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM poll_jobs WHERE invoice_id = $1 AND lease_owner = $2 AND NOT wake")
+        .bind(invoice_id)
+        .bind(owner)
+        .execute(pool)
+        .await?;
+    release(pool, owner, invoice_id, Duration::ZERO).await
+}
+
+fn millis(d: Duration) -> i32 {
+    d.as_millis().min(i32::MAX as u128) as i32
+}

@@ -1,0 +1,369 @@
+//! Status workers: every open invoice is polled with getPaymentStatus, echoing the invoice version.
+//!
+//! [`Poller::poll_once`] leases the due invoices (see [`crate::jobs`]), attends to each, and releases it with its
+//! next due time: about once a second while the shopper is at the register, backing off to `max_interval` for a
+//! long-lived reservation, at once after a notification. Only changes are appended (the domain decides nothing
+//! for an unchanged status). Attending an invoice also:
+//! - marks calls that were requested but never got an outcome (their process died) as unknown;
+//! - resolves unknown calls: a cancel, update or receipt is repeated (repeating them cannot move money); a
+//!   commit is resolved by the status (the domain resolves it on PAID / CANCELED / EXPIRED); a sendInvoice whose
+//!   answer was lost is resolved as not done once SEQR's reversal window has passed (nobody can have fetched a
+//!   PAID for an invoice whose reference we never learnt, so SEQR reverses any payment); an unknown refund is left
+//!   to finance, who resolve it from SEQR's reconciliation reports (`POST /v1/invoices/{id}/calls/{call}/resolve`);
+//! - enforces the reservation deadline (commitReservationTimeout).
+
+use std::time::Duration;
+
+use domain::{
+    command::{ExpireReservation, ObserveStatus, RecordCallOutcome, ResolveCall},
+    CallKind, CallOutcome, CallState, CallSuccess, Command, Evidence, InvoiceId, InvoiceState, InvoiceStatus,
+    Resolution,
+};
+use futures::StreamExt;
+use seqr_client::CallError;
+use seqr_wire as wire;
+
+use crate::{
+    engine::{self, metadata},
+    jobs,
+    seqr,
+    service::{Service, ServiceError, CALL_DEADLINE},
+};
+
+/// How long after a sendInvoice with an unknown outcome it is declared not done: SEQR reverses a PAID that is
+/// not fetched within 20 s; twice that, plus the call deadline, leaves a wide margin.
+const SEND_RESOLUTION_AFTER: Duration = Duration::from_secs(40 + CALL_DEADLINE.as_secs());
+
+/// A status worker of one process.
+#[derive(Clone)]
+pub struct Poller {
+    service: Service,
+    owner: String,
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    /// Invoices leased and attended.
+    pub attended: usize,
+    /// getPaymentStatus calls made.
+    pub polls: usize,
+    /// Invoices that failed (left leased; the lease expires and they are retried).
+    pub failed: usize,
+}
+
+impl Poller {
+    pub fn new(service: Service, owner: impl Into<String>) -> Poller {
+        Poller { service, owner: owner.into() }
+    }
+
+    /// Leases the due invoices and attends to each once.
+    pub async fn poll_once(&self) -> Result<Round, sqlx::Error> {
+        let poll = &self.service.config.poll;
+        let leases = jobs::lease(&self.service.pool, &self.owner, poll.batch, poll.lease).await?;
+        let mut round = Round { attended: leases.len(), ..Round::default() };
+        let results: Vec<_> = futures::stream::iter(leases)
+            .map(|lease| async move { (lease, self.attend(lease).await) })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for (lease, result) in results {
+            match result {
+                Ok(Attended { polled, next }) => {
+                    round.polls += usize::from(polled);
+                    match next {
+                        Some(next) => jobs::release(&self.service.pool, &self.owner, lease.invoice_id, next).await?,
+                        None => jobs::finish(&self.service.pool, &self.owner, lease.invoice_id).await?,
+                    }
+                }
+                Err(e) => {
+                    round.failed += 1;
+                    tracing::warn!(invoice_id = %lease.invoice_id, error = %e, "attending invoice failed; retried after the lease");
+                }
+            }
+        }
+        Ok(round)
+    }
+
+    /// Heartbeat: records this process as live and shares the SEQR budget among the live ones.
+    pub async fn heartbeat(&self) -> Result<u32, sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO instances (instance_id, seen_at) VALUES ($1, now())
+             ON CONFLICT (instance_id) DO UPDATE SET seen_at = now()",
+        )
+        .bind(&self.owner)
+        .execute(&self.service.pool)
+        .await?;
+        let live: i64 = sqlx::query_scalar("SELECT count(*) FROM instances WHERE seen_at > now() - interval '15 seconds'")
+            .fetch_one(&self.service.pool)
+            .await?;
+        let live = u32::try_from(live).unwrap_or(1).max(1);
+        self.service.rate.set_instances(live);
+        Ok(live)
+    }
+
+    /// Runs rounds until `shutdown`, waking early on a notification (LISTEN `seqrd_poll`).
+    pub async fn run(&self, shutdown: crate::shutdown::Shutdown) -> anyhow::Result<()> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.service.pool).await?;
+        listener.listen(WAKE_CHANNEL).await?;
+        let mut last_beat = tokio::time::Instant::now() - Duration::from_secs(60);
+        loop {
+            if last_beat.elapsed() >= Duration::from_secs(5) {
+                if let Err(e) = self.heartbeat().await {
+                    tracing::warn!(error = %e, "heartbeat failed");
+                }
+                last_beat = tokio::time::Instant::now();
+            }
+            let round = match self.poll_once().await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "poll round failed");
+                    Round::default()
+                }
+            };
+            if round.attended as u32 >= self.service.config.poll.batch {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.wait() => return Ok(()),
+                _ = listener.recv() => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    }
+
+    async fn attend(&self, lease: jobs::Lease) -> Result<Attended, ServiceError> {
+        let invoice_id = InvoiceId(lease.invoice_id);
+        let meta = metadata(format!("worker:{}", self.owner), None);
+        let mut state = self.service.engine.load(invoice_id).await?.state;
+        if !state.is_issued() {
+            return Ok(Attended { polled: false, next: None });
+        }
+        let now = engine::now();
+
+        // Calls requested but never answered: the process performing them is gone.
+        let orphans: Vec<_> = state
+            .calls_requested()
+            .filter(|c| now - c.requested_at > chrono::Duration::from_std(CALL_DEADLINE).unwrap_or_default())
+            .map(|c| c.call_id)
+            .collect();
+        for call_id in orphans {
+            let reason = "no outcome was recorded: the process performing the call stopped".to_owned();
+            state = self.record(invoice_id, &meta, call_id, CallOutcome::Unknown { reason }).await?;
+        }
+
+        // Unknown calls that can be settled without SEQR's status.
+        let unknown: Vec<_> = state.unknown_calls().cloned().collect();
+        for call in unknown {
+            match call.kind {
+                CallKind::CancelInvoice | CallKind::UpdateInvoice | CallKind::SubmitPaymentReceipt => {
+                    state = self.repeat_harmless(invoice_id, &meta, &state, call.call_id).await?;
+                }
+                CallKind::SendInvoice
+                    if now - call.requested_at > chrono::Duration::from_std(SEND_RESOLUTION_AFTER).unwrap_or_default() =>
+                {
+                    state = self
+                        .resolve(invoice_id, &meta, call.call_id, Resolution::NotDone, Evidence::Operator {
+                            note: "automatic: sendInvoice answer lost; the invoice reference was never known, so no \
+                                   PAID could be fetched and SEQR reversed any payment"
+                                .to_owned(),
+                        })
+                        .await?;
+                }
+                _ => {}
+            }
+        }
+
+        // The status poll.
+        let mut polled = false;
+        if state.is_open() {
+            if let Some(reference) = state.invoice_reference().map(str::to_owned) {
+                polled = true;
+                state = self.observe(invoice_id, &meta, &state, reference).await?;
+            }
+        }
+
+        // The reservation deadline.
+        if state.status() == InvoiceStatus::Reserved
+            && state.reservation_deadline().is_some_and(|d| d <= engine::now())
+            && !state.calls_in_flight().any(|c| c.kind == CallKind::CommitReservation)
+        {
+            let at = engine::now();
+            state = self
+                .service
+                .engine
+                .execute(invoice_id, &meta, None, |_| Command::ExpireReservation(ExpireReservation { at }))
+                .await?;
+        }
+
+        Ok(Attended { polled, next: self.next_interval(&state, lease.interval) })
+    }
+
+    async fn observe(
+        &self,
+        invoice_id: InvoiceId,
+        meta: &store_pg::Metadata,
+        state: &InvoiceState,
+        reference: String,
+    ) -> Result<InvoiceState, ServiceError> {
+        let scope = state.scope().cloned().ok_or(engine::EngineError::Rejected(domain::Rejection::InvoiceNotFound))?;
+        let creds = seqr::credentials(&self.service.pool, scope.tenant.as_str(), scope.terminal.as_str())
+            .await?
+            .ok_or_else(|| ServiceError::UnknownTerminal(scope.terminal.as_str().to_owned()))?;
+        let request = wire::Request::GetPaymentStatus(wire::GetPaymentStatusRequest {
+            context: Some(creds.context(None)),
+            invoice_reference: Some(reference),
+            invoice_version: state.invoice_version(),
+        });
+        self.service.rate.acquire().await;
+        let response = match self.service.seqr.call(request).await {
+            Ok(wire::Response::GetPaymentStatus(r)) => r,
+            Ok(_) => return Ok(state.clone()),
+            Err(e) => {
+                tracing::info!(invoice_id = %invoice_id, error = %e, "getPaymentStatus failed; retried next round");
+                return Ok(state.clone());
+            }
+        };
+        let fallback = state.committed_amount().or_else(|| state.total());
+        let Some(obs) = seqr::observation(&response, fallback) else {
+            tracing::warn!(invoice_id = %invoice_id, status = ?response.status, "unknown status from SEQR; ignored");
+            return Ok(state.clone());
+        };
+        let at = engine::now();
+        let state = self
+            .service
+            .engine
+            .execute(invoice_id, meta, None, |_| {
+                Command::ObserveStatus(ObserveStatus {
+                    at,
+                    status: obs.status,
+                    invoice_version: obs.version,
+                    customer_tokens: obs.tokens.clone(),
+                    payment: obs.payment.clone(),
+                })
+            })
+            .await;
+        match state {
+            Ok(s) => Ok(s),
+            // A status the domain refuses (e.g. a regression) is logged and not appended.
+            Err(engine::EngineError::Rejected(r)) => {
+                tracing::warn!(invoice_id = %invoice_id, code = r.code(), "observation refused: {r}");
+                Ok(self.service.engine.load(invoice_id).await?.state)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Repeats a call that cannot move money, and resolves it from the answer.
+    async fn repeat_harmless(
+        &self,
+        invoice_id: InvoiceId,
+        meta: &store_pg::Metadata,
+        state: &InvoiceState,
+        call_id: domain::CallId,
+    ) -> Result<InvoiceState, ServiceError> {
+        let Some(request) = state.call_request(call_id).cloned() else { return Ok(state.clone()) };
+        let scope = state.scope().cloned().ok_or(engine::EngineError::Rejected(domain::Rejection::InvoiceNotFound))?;
+        let creds = seqr::credentials(&self.service.pool, scope.tenant.as_str(), scope.terminal.as_str())
+            .await?
+            .ok_or_else(|| ServiceError::UnknownTerminal(scope.terminal.as_str().to_owned()))?;
+        let notification_url = self.service.notification_url(invoice_id).await?;
+        let wire = seqr::wire_request(&request, &creds, Some(&notification_url));
+        self.service.rate.acquire().await;
+        let (resolution, evidence) = match self.service.seqr.call(wire).await {
+            Ok(r) => (
+                Resolution::Succeeded { result: CallSuccess::Done },
+                Evidence::ProviderResult { result_code: 0, description: r.base().result_description.clone().unwrap_or_default() },
+            ),
+            // Canceling again answers 95 when the first cancel went through.
+            Err(CallError::ResultCode { code: wire::ResultCode::InvoiceAlreadyCanceled, description, .. })
+                if request.kind() == CallKind::CancelInvoice =>
+            {
+                (Resolution::Succeeded { result: CallSuccess::Done }, Evidence::ProviderResult { result_code: 95, description: description.unwrap_or_default() })
+            }
+            Err(CallError::ResultCode { code, description, .. }) => {
+                (Resolution::NotDone, Evidence::ProviderResult { result_code: code.code(), description: description.unwrap_or_default() })
+            }
+            Err(e) => {
+                tracing::info!(invoice_id = %invoice_id, error = %e, "repeating an unknown call failed; retried next round");
+                return Ok(state.clone());
+            }
+        };
+        self.resolve(invoice_id, meta, call_id, resolution, evidence).await
+    }
+
+    async fn resolve(
+        &self,
+        invoice_id: InvoiceId,
+        meta: &store_pg::Metadata,
+        call_id: domain::CallId,
+        resolution: Resolution,
+        evidence: Evidence,
+    ) -> Result<InvoiceState, ServiceError> {
+        let at = engine::now();
+        let result = self
+            .service
+            .engine
+            .execute(invoice_id, meta, None, |_| {
+                Command::ResolveCall(ResolveCall { at, call_id, resolution: resolution.clone(), evidence: evidence.clone() })
+            })
+            .await;
+        match result {
+            Ok(s) => Ok(s),
+            // Resolved meanwhile (e.g. by an observation): nothing to do.
+            Err(engine::EngineError::Rejected(_)) => Ok(self.service.engine.load(invoice_id).await?.state),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn record(
+        &self,
+        invoice_id: InvoiceId,
+        meta: &store_pg::Metadata,
+        call_id: domain::CallId,
+        outcome: CallOutcome,
+    ) -> Result<InvoiceState, ServiceError> {
+        let at = engine::now();
+        let result = self
+            .service
+            .engine
+            .execute(invoice_id, meta, None, |_| {
+                Command::RecordCallOutcome(RecordCallOutcome { at, call_id, outcome: outcome.clone() })
+            })
+            .await;
+        match result {
+            Ok(s) => Ok(s),
+            Err(engine::EngineError::Rejected(_)) => Ok(self.service.engine.load(invoice_id).await?.state),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// When to look again; `None` when the invoice needs nothing more.
+    fn next_interval(&self, state: &InvoiceState, previous: Duration) -> Option<Duration> {
+        let poll = &self.service.config.poll;
+        let needs_work = state.calls_in_flight().any(|c| c.state == CallState::Requested || c.kind != CallKind::RefundPayment);
+        if !state.is_open() && !needs_work {
+            return None;
+        }
+        Some(match state.status() {
+            InvoiceStatus::Reserved => {
+                let next = if previous < poll.reserved_interval { poll.reserved_interval } else { previous * 2 };
+                let next = next.min(poll.max_interval);
+                // Never sleep past the commit deadline.
+                match state.reservation_deadline().and_then(|d| (d - engine::now()).to_std().ok()) {
+                    Some(left) => next.min(left.max(poll.active_interval)),
+                    None => next,
+                }
+            }
+            _ => poll.active_interval,
+        })
+    }
+}
+
+/// The channel the notification endpoint NOTIFYs to wake the workers of every process.
+pub const WAKE_CHANNEL: &str = "seqrd_poll";
+
+struct Attended {
+    polled: bool,
+    next: Option<Duration>,
+}

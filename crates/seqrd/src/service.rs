@@ -1,0 +1,130 @@
+//! Orchestration: each command appends its decision, calls SEQR, and appends the outcome.
+//!
+//! A command that needs SEQR (issue, loyalty update, commit, cancel, refund, receipt) is decided first: its
+//! `*_requested` event, with a call id and the exact parameters, is appended before anything is sent. The invoice
+//! is put on the work queue (due after the call's timeout) before the call, so if this process dies mid-call a
+//! worker finds the call without an outcome and treats it as unknown. Then the call is made once, and its outcome
+//! (succeeded, rejected with a SEQR code, or unknown) is appended. Unknown outcomes are resolved by the workers
+//! from SEQR's state ([`crate::poller`]); a money-moving call (sendInvoice, commitReservation, refundPayment) is
+//! never repeated.
+
+use std::{sync::Arc, time::Duration};
+
+use domain::{CallId, CallRequest, Command, InvoiceId, InvoiceState};
+use rand::RngCore;
+use seqr_client::SeqrClient;
+use sqlx::PgPool;
+use store_pg::Metadata;
+
+use crate::{
+    config::Config,
+    engine::{self, Engine, EngineError},
+    jobs,
+    rate::RateLimiter,
+    seqr,
+};
+
+/// Longest time a SEQR call can take (the client's timeouts are shorter); a requested call without an outcome
+/// after this is considered orphaned by a dead process.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(45);
+
+/// Everything the API and the workers share.
+#[derive(Clone)]
+pub struct Service {
+    pub engine: Engine,
+    pub pool: PgPool,
+    pub seqr: SeqrClient,
+    pub config: Arc<Config>,
+    pub rate: RateLimiter,
+}
+
+/// Why an orchestrated command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("terminal {0:?} has no SEQR credentials in seqrd")]
+    UnknownTerminal(String),
+}
+
+impl Service {
+    /// Decides `make`, appends, then performs the SEQR call it requested (if any) and appends the outcome.
+    /// Returns the state afterwards and the call performed.
+    pub async fn command(
+        &self,
+        invoice_id: InvoiceId,
+        metadata: &Metadata,
+        idempotency_key: Option<&str>,
+        make: impl FnMut(&InvoiceState) -> Command,
+    ) -> Result<(InvoiceState, Option<CallId>), ServiceError> {
+        let before: Vec<CallId> = self.engine.load(invoice_id).await?.state.calls().map(|c| c.call_id).collect();
+        // Whatever happens next, the invoice is looked at by a worker within the call deadline.
+        jobs::schedule(&self.pool, invoice_id.0, CALL_DEADLINE, self.config.poll.active_interval).await?;
+        let state = self.engine.execute(invoice_id, metadata, idempotency_key, make).await?;
+        let requested = state
+            .calls_requested()
+            .map(|c| c.call_id)
+            .find(|id| !before.contains(id))
+            // A replayed command: its call was requested by the original; perform it if it is still pending.
+            .or_else(|| state.calls_requested().map(|c| c.call_id).last());
+        let Some(call_id) = requested else {
+            return Ok((state, None));
+        };
+        let state = self.perform(invoice_id, call_id, metadata).await?;
+        Ok((state, Some(call_id)))
+    }
+
+    /// Performs a requested call once and appends its outcome.
+    pub async fn perform(&self, invoice_id: InvoiceId, call_id: CallId, metadata: &Metadata) -> Result<InvoiceState, ServiceError> {
+        let loaded = self.engine.load(invoice_id).await?;
+        let state = loaded.state;
+        let Some(request) = state.call_request(call_id).cloned() else {
+            return Ok(state);
+        };
+        if !state.call(call_id).is_some_and(|c| c.state == domain::CallState::Requested) {
+            return Ok(state);
+        }
+        let scope = state.scope().cloned().ok_or(EngineError::Rejected(domain::Rejection::InvoiceNotFound))?;
+        let creds = seqr::credentials(&self.pool, scope.tenant.as_str(), scope.terminal.as_str())
+            .await?
+            .ok_or_else(|| ServiceError::UnknownTerminal(scope.terminal.as_str().to_owned()))?;
+        let notification_url = match &request {
+            CallRequest::SendInvoice(_) | CallRequest::UpdateInvoice(_) => Some(self.notification_url(invoice_id).await?),
+            _ => None,
+        };
+        let wire = seqr::wire_request(&request, &creds, notification_url.as_deref());
+        self.rate.acquire().await;
+        let result = self.seqr.call(wire).await;
+        let outcome = seqr::outcome(&request, result);
+        let at = engine::now();
+        let state = self
+            .engine
+            .execute(invoice_id, metadata, None, |_| {
+                Command::RecordCallOutcome(domain::command::RecordCallOutcome { at, call_id, outcome: outcome.clone() })
+            })
+            .await?;
+        // Poll soon: the status tells what the call changed (and resolves an unknown outcome).
+        jobs::schedule(&self.pool, invoice_id.0, self.config.poll.active_interval, self.config.poll.active_interval).await?;
+        Ok(state)
+    }
+
+    /// The notificationUrl seqrd hands SEQR for this invoice: an unguessable token bound to it.
+    pub async fn notification_url(&self, invoice_id: InvoiceId) -> Result<String, sqlx::Error> {
+        let mut bytes = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let fresh = hex::encode(bytes);
+        let token: String = sqlx::query_scalar(
+            "INSERT INTO notification_tokens (token, invoice_id) VALUES ($1, $2)
+             ON CONFLICT (invoice_id) DO UPDATE SET invoice_id = EXCLUDED.invoice_id
+             RETURNING token",
+        )
+        .bind(&fresh)
+        .bind(invoice_id.0)
+        .fetch_one(&self.pool)
+        .await?;
+        let base = self.config.public_url.as_str().trim_end_matches('/');
+        Ok(format!("{base}/v1/seqr/notifications/{token}"))
+    }
+}

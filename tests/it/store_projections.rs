@@ -1,0 +1,457 @@
+//! The `invoices` projection against real Postgres: folding domain events into `invoice_view` and `ledger`,
+//! rebuild equality, atomic batches, the gap case through a subscription, and LISTEN/NOTIFY wake-ups.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use domain::event::{
+    CallSucceeded, CancelRequested, CommitRequested, InvoiceIssued, RefundRequested, SendInvoiceRequested,
+    StatusObserved,
+};
+use domain::{
+    AcknowledgmentMode, CallId, CallSuccess, Currency, Event, Invoice, InvoiceId, Money, Payment, PaymentMode, Scope,
+    SeqrStatus,
+};
+use serde_json::json;
+use sqlx::PgPool;
+use store_pg::{
+    AppendOutcome, AppendRequest, Checkpoint, EventScope, EventStore, InvoiceProjection, Metadata, NewEvent,
+    StoreError, Subscription, SubscriptionConfig,
+};
+use uuid::Uuid;
+
+fn scope(terminal: &str) -> Scope {
+    Scope {
+        tenant: "tenant-1".parse().unwrap(),
+        merchant: "merchant-1".parse().unwrap(),
+        store: "store-1".parse().unwrap(),
+        terminal: terminal.parse().unwrap(),
+    }
+}
+
+fn sek(amount: &str) -> Money {
+    Money::parse(amount, Currency::SEK).unwrap()
+}
+
+fn invoice(mode: PaymentMode, total: Money, at: DateTime<Utc>, n: usize) -> Invoice {
+    Invoice {
+        payment_mode: mode,
+        acknowledgment_mode: AcknowledgmentMode::NoAcknowledgment,
+        commit_reservation_timeout: mode.may_reserve().then_some(600),
+        issue_date: at,
+        title: Some("Coffee".into()),
+        client_invoice_id: Some(format!("order-{n}")),
+        cashier_id: None,
+        footer: None,
+        rows: Vec::new(),
+        total,
+        back_url: None,
+        notification_url: None,
+    }
+}
+
+/// How an invoice's story ends.
+#[derive(Clone, Copy, Debug)]
+enum Story {
+    PaidAndRefunded,
+    Canceled,
+    ReservedCommittedPaid,
+}
+
+/// The commands of one invoice's story, each a list of domain events appended together.
+fn story(kind: Story, n: usize, terminal: &str, t0: DateTime<Utc>) -> Vec<Vec<Event>> {
+    let invoice_id = InvoiceId(Uuid::now_v7());
+    let send = CallId(Uuid::now_v7());
+    let s = |secs: i64| t0 + chrono::Duration::seconds(secs);
+    let total = sek(&format!("{}.50", 100 + n));
+    let mode = match kind {
+        Story::ReservedCommittedPaid => PaymentMode::ReservationRequired,
+        _ => PaymentMode::ImmediateDebit,
+    };
+    let inv = invoice(mode, total, t0, n);
+    let reference = format!("R{n:06}");
+    let observed = |secs, status, version, payment| {
+        Event::StatusObserved(StatusObserved {
+            at: s(secs),
+            status,
+            invoice_version: version,
+            customer_tokens: Vec::new(),
+            payment,
+        })
+    };
+    let payment = |secs, amount| Payment {
+        ers_reference: format!("ERS{n:06}"),
+        payment_reference: None,
+        payment_date: Some(s(secs)),
+        payer_terminal_id: None,
+        amount,
+    };
+    let done = |secs, call_id, result| Event::CallSucceeded(CallSucceeded { at: s(secs), call_id, result });
+    let mut commands = vec![
+        vec![
+            Event::InvoiceIssued(InvoiceIssued {
+                at: t0,
+                invoice_id,
+                scope: scope(terminal),
+                invoice: inv.clone(),
+                tokens: Vec::new(),
+            }),
+            Event::SendInvoiceRequested(SendInvoiceRequested {
+                at: t0,
+                call_id: send,
+                invoice: inv,
+                tokens: Vec::new(),
+            }),
+        ],
+        vec![done(
+            1,
+            send,
+            CallSuccess::InvoiceSent {
+                invoice_reference: reference.clone(),
+                qr_code: format!("HTTP://SEQR.SE/R{reference}"),
+            },
+        )],
+        vec![observed(2, SeqrStatus::Issued, 1, None)],
+    ];
+    match kind {
+        Story::PaidAndRefunded => {
+            let refund = CallId(Uuid::now_v7());
+            commands.push(vec![observed(20, SeqrStatus::Paid, 2, Some(payment(19, total)))]);
+            commands.push(vec![Event::RefundRequested(RefundRequested {
+                at: s(3600),
+                call_id: refund,
+                ers_reference: format!("ERS{n:06}"),
+                amount: sek("30.00"),
+                title: None,
+                rows: Vec::new(),
+            })]);
+            commands.push(vec![done(3601, refund, CallSuccess::Refunded { ers_reference: Some(format!("REF{n:06}")) })]);
+        }
+        Story::Canceled => {
+            let cancel = CallId(Uuid::now_v7());
+            commands.push(vec![Event::CancelRequested(CancelRequested {
+                at: s(30),
+                call_id: cancel,
+                invoice_reference: reference.clone(),
+            })]);
+            commands.push(vec![done(31, cancel, CallSuccess::Done)]);
+        }
+        Story::ReservedCommittedPaid => {
+            let commit = CallId(Uuid::now_v7());
+            commands.push(vec![observed(10, SeqrStatus::Reserved, 2, None)]);
+            commands.push(vec![Event::CommitRequested(CommitRequested {
+                at: s(60),
+                call_id: commit,
+                invoice_reference: reference.clone(),
+                amount: sek("50.00"),
+            })]);
+            commands.push(vec![done(61, commit, CallSuccess::Done)]);
+            commands.push(vec![observed(62, SeqrStatus::Paid, 3, Some(payment(61, sek("50.00"))))]);
+        }
+    }
+    commands
+}
+
+fn stream_of(commands: &[Vec<Event>]) -> Uuid {
+    match &commands[0][0] {
+        Event::InvoiceIssued(e) => e.invoice_id.0,
+        other => panic!("story starts with {other:?}"),
+    }
+}
+
+/// Appends the commands of a story in order.
+async fn append_story(store: &EventStore, commands: &[Vec<Event>]) -> anyhow::Result<Checkpoint> {
+    let stream_id = stream_of(commands);
+    let Event::InvoiceIssued(issued) = &commands[0][0] else { anyhow::bail!("no issue event") };
+    let mut version = 0;
+    let mut last = Checkpoint::START;
+    for events in commands {
+        let outcome = store
+            .append(AppendRequest {
+                stream_id,
+                expected_version: version,
+                idempotency_key: None,
+                scope: EventScope::from(&issued.scope),
+                metadata: Metadata { correlation_id: stream_id, causation_id: None, actor: "test".into() },
+                events: events.iter().map(|e| NewEvent::from_domain(Uuid::now_v7(), e)).collect(),
+            })
+            .await?;
+        let AppendOutcome::Appended(stored) = outcome else { anyhow::bail!("not appended") };
+        version = stored.last().map_or(version, |e| e.version);
+        last = stored.last().map_or(last, |e| e.checkpoint());
+    }
+    Ok(last)
+}
+
+/// Appends several stories with their commands interleaved, as concurrent invoices would be.
+async fn append_interleaved(store: &EventStore, stories: &[Vec<Vec<Event>>]) -> anyhow::Result<Checkpoint> {
+    let mut versions = vec![0i64; stories.len()];
+    let mut last = Checkpoint::START;
+    let longest = stories.iter().map(Vec::len).max().unwrap_or(0);
+    for step in 0..longest {
+        for (i, commands) in stories.iter().enumerate() {
+            let Some(events) = commands.get(step) else { continue };
+            let Event::InvoiceIssued(issued) = &commands[0][0] else { anyhow::bail!("no issue event") };
+            let outcome = store
+                .append(AppendRequest {
+                    stream_id: stream_of(commands),
+                    expected_version: versions[i],
+                    idempotency_key: Some(format!("step-{step}")),
+                    scope: EventScope::from(&issued.scope),
+                    metadata: Metadata { correlation_id: Uuid::now_v7(), causation_id: None, actor: "test".into() },
+                    events: events.iter().map(|e| NewEvent::from_domain(Uuid::now_v7(), e)).collect(),
+                })
+                .await?;
+            versions[i] = outcome.version();
+            last = last.max(outcome.events().last().map_or(last, |e| e.checkpoint()));
+        }
+    }
+    Ok(last)
+}
+
+fn subscription(store: &EventStore, batch_size: i64) -> Subscription<InvoiceProjection> {
+    Subscription::new(store.clone(), InvoiceProjection, SubscriptionConfig::new(batch_size, Duration::from_secs(3600)))
+}
+
+/// Every read-model row as JSON text, in a stable order.
+async fn snapshot(pool: &PgPool) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let views = sqlx::query_scalar("SELECT row_to_json(v)::text FROM invoice_view v ORDER BY invoice_id")
+        .fetch_all(pool)
+        .await?;
+    let ledger = sqlx::query_scalar("SELECT row_to_json(l)::text FROM ledger l ORDER BY event_id")
+        .fetch_all(pool)
+        .await?;
+    Ok((views, ledger))
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, 23, 30, 0).unwrap()
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn invoice_view_and_ledger_follow_the_events(pool: PgPool) -> anyhow::Result<()> {
+    let store = EventStore::new(pool.clone());
+    let paid = story(Story::PaidAndRefunded, 1, "till-1", t0());
+    let reserved = story(Story::ReservedCommittedPaid, 2, "till-2", t0());
+    let canceled = story(Story::Canceled, 3, "till-1", t0());
+    let head = append_interleaved(&store, &[paid.clone(), reserved.clone(), canceled.clone()]).await?;
+
+    let sub = subscription(&store, 1000);
+    let processed = sub.catch_up_to(head).await?;
+    assert_eq!(processed.events, 7 + 8 + 6);
+    assert_eq!(sub.checkpoint().await?, head);
+
+    type View = (String, Option<String>, String, rust_decimal::Decimal, Option<rust_decimal::Decimal>);
+    let view = |id: Uuid| {
+        sqlx::query_as::<_, View>(
+            "SELECT status, seqr_status, currency, refunded_amount, paid_amount FROM invoice_view WHERE invoice_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&pool)
+    };
+    let dec = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+    assert_eq!(
+        view(stream_of(&paid)).await?,
+        ("paid".into(), Some("PAID".into()), "SEK".into(), dec("30.00"), Some(dec("101.50")))
+    );
+    assert_eq!(view(stream_of(&reserved)).await?, ("paid".into(), Some("PAID".into()), "SEK".into(), dec("0.00"), Some(dec("50.00"))));
+    assert_eq!(view(stream_of(&canceled)).await?, ("canceled".into(), Some("ISSUED".into()), "SEK".into(), dec("0.00"), None));
+
+    let (reference, qr, ers, version, paid_at, terminal, stream_version): (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        i32,
+        Option<DateTime<Utc>>,
+        String,
+        i64,
+    ) = sqlx::query_as(
+        "SELECT invoice_reference, qr_code, ers_reference, invoice_version, paid_at, terminal_id, stream_version \
+         FROM invoice_view WHERE invoice_id = $1",
+    )
+    .bind(stream_of(&paid))
+    .fetch_one(&pool)
+    .await?;
+    assert_eq!(reference.as_deref(), Some("R000001"));
+    assert_eq!(qr.as_deref(), Some("HTTP://SEQR.SE/RR000001"));
+    assert_eq!(ers.as_deref(), Some("ERS000001"));
+    assert_eq!((version, terminal.as_str(), stream_version), (2, "till-1", 7));
+    assert_eq!(paid_at, Some(t0() + chrono::Duration::seconds(19)));
+
+    // The ledger: payments positive, refunds negative, by terminal and UTC business date.
+    let ledger: Vec<(String, String, chrono::NaiveDate, rust_decimal::Decimal, Option<String>)> = sqlx::query_as(
+        "SELECT terminal_id, kind, business_date, amount, ers_reference FROM ledger ORDER BY position",
+    )
+    .fetch_all(&pool)
+    .await?;
+    let day = t0().date_naive();
+    let next_day = day.succ_opt().unwrap();
+    assert_eq!(
+        ledger,
+        [
+            ("till-1".into(), "payment".into(), day, dec("101.50"), Some("ERS000001".into())),
+            ("till-2".into(), "payment".into(), day, dec("50.00"), Some("ERS000002".into())),
+            ("till-1".into(), "refund".into(), next_day, dec("-30.00"), Some("REF000001".into())),
+        ]
+    );
+    Ok(())
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn rebuilding_from_the_first_event_yields_identical_rows(pool: PgPool) -> anyhow::Result<()> {
+    let store = EventStore::new(pool.clone());
+    let kinds = [Story::PaidAndRefunded, Story::Canceled, Story::ReservedCommittedPaid];
+    let stories: Vec<_> = (0..30).map(|n| story(kinds[n % 3], n, &format!("till-{}", n % 4), t0())).collect();
+    let head = append_interleaved(&store, &stories).await?;
+
+    // Small batches: most invoices span several batches, so earlier events are re-read per batch.
+    let small = subscription(&store, 7);
+    small.catch_up_to(head).await?;
+    let first = snapshot(&pool).await?;
+    assert_eq!(first.0.len(), 30);
+    assert_eq!(first.1.len(), 20 + 10, "20 payments and 10 refunds");
+
+    let rebuilt = small.rebuild().await?;
+    assert_eq!(rebuilt.checkpoint, head);
+    assert_eq!(snapshot(&pool).await?, first, "rebuild with the same batches");
+
+    // Another batch size folds to the same rows too.
+    let large = Subscription::new(store.clone(), InvoiceProjection, SubscriptionConfig::new(10_000, Duration::from_secs(3600)));
+    large.rebuild().await?;
+    assert_eq!(snapshot(&pool).await?, first, "rebuild in one batch");
+    Ok(())
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn a_failing_batch_leaves_read_model_and_checkpoint_unchanged(pool: PgPool) -> anyhow::Result<()> {
+    let store = EventStore::new(pool.clone());
+    let sub = subscription(&store, 1000);
+    let good = story(Story::PaidAndRefunded, 1, "till-1", t0());
+    append_story(&store, &good).await?;
+    sub.catch_up().await?;
+    let before = snapshot(&pool).await?;
+    let checkpoint = sub.checkpoint().await?;
+    assert_eq!(before.0.len(), 1);
+
+    // A second good invoice, then an event this code cannot read, in the same batch.
+    append_story(&store, &story(Story::Canceled, 2, "till-1", t0())).await?;
+    store
+        .append(AppendRequest {
+            stream_id: Uuid::now_v7(),
+            expected_version: 0,
+            idempotency_key: None,
+            scope: EventScope::from(&scope("till-1")),
+            metadata: Metadata { correlation_id: Uuid::now_v7(), causation_id: None, actor: "test".into() },
+            events: vec![NewEvent {
+                event_id: Uuid::now_v7(),
+                event_type: "invoice_issued".into(),
+                schema_version: 1,
+                data: json!({ "at": "not a time" }),
+            }],
+        })
+        .await?;
+
+    let failed = sub.run_once().await;
+    match &failed {
+        Err(e @ StoreError::Decode { event_type, .. }) if event_type == "invoice_issued" => {
+            assert_eq!(e.code(), "store.decode")
+        }
+        other => anyhow::bail!("expected a decode error, got {other:?}"),
+    }
+    assert_eq!(snapshot(&pool).await?, before, "the good events of the failed batch were not applied");
+    assert_eq!(sub.checkpoint().await?, checkpoint, "the checkpoint did not move");
+    // It keeps failing at the same place rather than skipping the event.
+    assert!(sub.run_once().await.is_err());
+    assert_eq!(sub.checkpoint().await?, checkpoint);
+    Ok(())
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn a_subscription_never_passes_an_open_lower_transaction(pool: PgPool) -> anyhow::Result<()> {
+    let store = EventStore::new(pool.clone());
+    let sub = subscription(&store, 1000);
+
+    // Transaction A writes an invoice's first event (lower position) and stays open.
+    let a = story(Story::Canceled, 1, "till-1", t0());
+    let a_issue = NewEvent::from_domain(Uuid::now_v7(), &a[0][0]);
+    let mut tx_a = pool.begin().await?;
+    let position_a: i64 = sqlx::query_scalar(
+        "INSERT INTO events (event_id, stream_id, version, command_index, event_type, schema_version, data, \
+         tenant_id, merchant_id, store_id, terminal_id, correlation_id, actor) \
+         VALUES ($1, $2, 1, 0, $3, $4, $5, 'tenant-1', 'merchant-1', 'store-1', 'till-1', $1, 'slow') \
+         RETURNING position",
+    )
+    .bind(a_issue.event_id)
+    .bind(stream_of(&a))
+    .bind(&a_issue.event_type)
+    .bind(a_issue.schema_version)
+    .bind(&a_issue.data)
+    .fetch_one(&mut *tx_a)
+    .await?;
+
+    // Transaction B appends a whole invoice and commits.
+    let b = story(Story::PaidAndRefunded, 2, "till-2", t0());
+    let head_b = append_story(&store, &b).await?;
+    assert!(position_a < head_b.position);
+
+    let early = sub.run_once().await?;
+    assert_eq!(early.events, 0, "B was delivered while A, below it, was still open");
+    assert_eq!(early.checkpoint, Checkpoint::START);
+
+    tx_a.commit().await?;
+    let caught_up = sub.catch_up_to(head_b).await?;
+    assert_eq!(caught_up.events, 1 + 7, "A's event and B's seven events, nothing skipped");
+    let positions: Vec<i64> = sqlx::query_scalar("SELECT last_position FROM invoice_view ORDER BY last_position")
+        .fetch_all(&pool)
+        .await?;
+    assert_eq!(positions, [position_a, head_b.position]);
+    Ok(())
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn appends_wake_a_running_subscription_through_notify(pool: PgPool) -> anyhow::Result<()> {
+    // The subscription polls only hourly and uses its own store handle: only NOTIFY can wake it in time.
+    let reader = EventStore::new(pool.clone());
+    let writer = EventStore::new(pool.clone());
+    let sub = subscription(&reader, 1000);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        sub.run(async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+
+    let count = |pool: PgPool| async move {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM invoice_view").fetch_one(&pool).await?;
+        anyhow::Ok(n)
+    };
+    // The first invoice may be picked up by the initial batch; once it is seen, the runner is waiting on LISTEN.
+    for (n, expected) in [(1, 1), (2, 2)] {
+        append_story(&writer, &story(Story::Canceled, n, "till-1", t0())).await?;
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while count(pool.clone()).await? < expected {
+                tokio::task::yield_now().await;
+            }
+            anyhow::Ok(())
+        })
+        .await??;
+    }
+    let _ = stop.send(());
+    running.await??;
+    Ok(())
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn load_invoice_folds_the_stream_through_the_domain(pool: PgPool) -> anyhow::Result<()> {
+    let store = EventStore::new(pool);
+    let paid = story(Story::PaidAndRefunded, 1, "till-1", t0());
+    append_story(&store, &paid).await?;
+    let (state, version) = store.load_invoice(stream_of(&paid)).await?;
+    assert_eq!(version, 7);
+    assert_eq!(state.status(), domain::InvoiceStatus::Paid);
+    assert_eq!(state.refunded_amount(), Some(sek("30.00")));
+    let (empty, zero) = store.load_invoice(Uuid::now_v7()).await?;
+    assert_eq!((empty.status(), zero), (domain::InvoiceStatus::NotIssued, 0));
+    Ok(())
+}
