@@ -134,7 +134,7 @@ fn real_events_validate_against_their_schema() -> anyhow::Result<()> {
         let validator =
             jsonschema::validator_for(&schema).map_err(|e| anyhow::anyhow!("{}: bad schema: {e}", event.event_type()))?;
         let data = event.to_data();
-        let errors: Vec<String> = validator.iter_errors(&data).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+        let errors: Vec<String> = validator.iter_errors(&data).map(|e| format!("{} at {}", e, e.instance_path())).collect();
         assert!(errors.is_empty(), "{} does not validate: {errors:#?}\n{data:#}", event.event_type());
 
         // The schema is not vacuous: data without its required `at` is refused.

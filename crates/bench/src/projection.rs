@@ -1,3 +1,202 @@
+//! `ops/bench projection`: writes N domain events of realistic invoice stories into a fresh database, then times
+//! a full rebuild of the `invoices` projection (invoice_view and ledger) from the first event.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{DateTime, TimeZone as _, Utc};
+use domain::event::{
+    CallSucceeded, CancelRequested, CommitRequested, InvoiceIssued, RefundRequested, SendInvoiceRequested,
+    StatusObserved,
+};
+use domain::{
+    AcknowledgmentMode, CallId, CallSuccess, Currency, Event, Invoice, InvoiceId, InvoiceRow, Money, Payment,
+    PaymentMode, Scope, SeqrStatus,
+};
+use rust_decimal::Decimal;
+use store_pg::{AppendRequest, EventScope, EventStore, InvoiceProjection, Metadata, NewEvent, Subscription};
+use uuid::Uuid;
+
+use crate::append::ScratchDb;
+
+const WRITERS: usize = 16;
+const BATCH: i64 = 5_000;
+
 pub(crate) async fn run() -> anyhow::Result<()> {
-    anyhow::bail!("the projection benchmark is not written yet")
+    let target: usize = std::env::var("SEQRD_BENCH_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let db = ScratchDb::create("projection").await?;
+    let result = measure(&db, target).await;
+    db.drop().await?;
+    let (written, write_time, rebuilt, rebuild_time) = result?;
+    println!("projection benchmark: {written} events of invoice stories written by {WRITERS} writers in {:.1} s", write_time.as_secs_f64());
+    println!("rebuild of invoices (invoice_view + ledger), batches of {BATCH}: {rebuilt} events in {:.2} s", rebuild_time.as_secs_f64());
+    println!("projection: {:.0} events/s", rebuilt as f64 / rebuild_time.as_secs_f64());
+    Ok(())
+}
+
+async fn measure(db: &ScratchDb, target: usize) -> anyhow::Result<(usize, Duration, usize, Duration)> {
+    let pool = store_pg::pool_options().max_connections(WRITERS as u32 + 2).connect_with(db.options.clone()).await?;
+    store_pg::MIGRATOR.run(&pool).await?;
+    let store = EventStore::new(pool);
+
+    let started = Instant::now();
+    let per_writer = target.div_ceil(WRITERS);
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut written = 0;
+                let mut n = w;
+                while written < per_writer {
+                    written += append_story(&store, &story(n, day(n))).await?;
+                    n += WRITERS;
+                }
+                anyhow::Ok(written)
+            })
+        })
+        .collect();
+    let mut written = 0;
+    for w in writers {
+        written += w.await??;
+    }
+    let write_time = started.elapsed();
+    sqlx::query("VACUUM ANALYZE events").execute(store.pool()).await?;
+
+    let sub = Subscription::new(
+        store.clone(),
+        InvoiceProjection,
+        store_pg::SubscriptionConfig::new(BATCH, Duration::from_secs(1)),
+    );
+    let started = Instant::now();
+    let rebuilt = sub.rebuild().await?;
+    let rebuild_time = started.elapsed();
+    let views: i64 = sqlx::query_scalar("SELECT count(*) FROM invoice_view").fetch_one(store.pool()).await?;
+    anyhow::ensure!(rebuilt.events == written, "rebuilt {} of {written} events", rebuilt.events);
+    anyhow::ensure!(views > 0, "no invoice rows");
+    Ok((written, write_time, rebuilt.events, rebuild_time))
+}
+
+fn day(n: usize) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).single().unwrap_or_default() + chrono::Duration::minutes(n as i64)
+}
+
+async fn append_story(store: &EventStore, commands: &[Vec<Event>]) -> anyhow::Result<usize> {
+    let Some(Event::InvoiceIssued(issued)) = commands.first().and_then(|c| c.first()) else {
+        anyhow::bail!("a story starts with invoice_issued")
+    };
+    let stream_id = issued.invoice_id.0;
+    let scope = EventScope::from(&issued.scope);
+    let mut version = 0;
+    let mut written = 0;
+    for (i, events) in commands.iter().enumerate() {
+        let outcome = store
+            .append(AppendRequest {
+                stream_id,
+                expected_version: version,
+                idempotency_key: Some(format!("step-{i}")),
+                scope: scope.clone(),
+                metadata: Metadata { correlation_id: stream_id, causation_id: None, actor: "bench".into() },
+                events: events.iter().map(|e| NewEvent::from_domain(Uuid::now_v7(), e)).collect(),
+            })
+            .await?;
+        version = outcome.version();
+        written += events.len();
+    }
+    Ok(written)
+}
+
+fn money(amount: Decimal) -> anyhow::Result<Money> {
+    Money::new(amount, Currency::SEK).context("bench amount")
+}
+
+/// One invoice's commands: paid and partly refunded, canceled, or reserved, committed and paid.
+fn story(n: usize, t0: DateTime<Utc>) -> Vec<Vec<Event>> {
+    story_inner(n, t0).unwrap_or_default()
+}
+
+fn story_inner(n: usize, t0: DateTime<Utc>) -> anyhow::Result<Vec<Vec<Event>>> {
+    let s = |secs: i64| t0 + chrono::Duration::seconds(secs);
+    let scope = Scope {
+        tenant: "tenant-bench".parse()?,
+        merchant: format!("merchant-{}", n % 10).parse()?,
+        store: format!("store-{}", n % 50).parse()?,
+        terminal: format!("till-{}", n % 200).parse()?,
+    };
+    let total = money(Decimal::new(1000 + (n % 50_000) as i64, 2))?;
+    let kind = n % 3;
+    let mode = if kind == 2 { PaymentMode::ReservationRequired } else { PaymentMode::ImmediateDebit };
+    let invoice = Invoice {
+        payment_mode: mode,
+        acknowledgment_mode: AcknowledgmentMode::NoAcknowledgment,
+        commit_reservation_timeout: mode.may_reserve().then_some(600),
+        issue_date: t0,
+        title: Some("Lunch".into()),
+        client_invoice_id: Some(format!("order-{n}")),
+        cashier_id: Some("cashier-7".into()),
+        footer: None,
+        rows: vec![InvoiceRow {
+            description: Some("Dish of the day".into()),
+            sku: Some(format!("SKU-{}", n % 97)),
+            ean: None,
+            quantity: Decimal::ONE,
+            unit_price: Some(total),
+            total,
+            discount: None,
+            tax_rate: Some(Decimal::new(12, 0)),
+            unit: None,
+        }],
+        total,
+        back_url: None,
+        notification_url: None,
+    };
+    let invoice_id = InvoiceId(Uuid::now_v7());
+    let send = CallId(Uuid::now_v7());
+    let reference = format!("R{n:08}");
+    let observed = |secs, status, invoice_version, payment| {
+        Event::StatusObserved(StatusObserved { at: s(secs), status, invoice_version, customer_tokens: Vec::new(), payment })
+    };
+    let payment = |secs, amount| Payment {
+        ers_reference: format!("ERS{n:08}"),
+        payment_reference: Some(format!("P{n}")),
+        payment_date: Some(s(secs)),
+        payer_terminal_id: None,
+        amount,
+    };
+    let done = |secs, call_id, result| Event::CallSucceeded(CallSucceeded { at: s(secs), call_id, result });
+    let mut commands = vec![
+        vec![
+            Event::InvoiceIssued(InvoiceIssued { at: t0, invoice_id, scope, invoice: invoice.clone(), tokens: Vec::new() }),
+            Event::SendInvoiceRequested(SendInvoiceRequested { at: t0, call_id: send, invoice, tokens: Vec::new() }),
+        ],
+        vec![done(1, send, CallSuccess::InvoiceSent { invoice_reference: reference.clone(), qr_code: format!("HTTP://SEQR.SE/R{reference}") })],
+        vec![observed(2, SeqrStatus::Issued, 1, None)],
+    ];
+    match kind {
+        0 => {
+            let refund = CallId(Uuid::now_v7());
+            commands.push(vec![observed(20, SeqrStatus::Paid, 2, Some(payment(19, total)))]);
+            commands.push(vec![Event::RefundRequested(RefundRequested {
+                at: s(600),
+                call_id: refund,
+                ers_reference: format!("ERS{n:08}"),
+                amount: money(Decimal::new(500, 2))?,
+                title: None,
+                rows: Vec::new(),
+            })]);
+            commands.push(vec![done(601, refund, CallSuccess::Refunded { ers_reference: Some(format!("REF{n:08}")) })]);
+        }
+        1 => {
+            let cancel = CallId(Uuid::now_v7());
+            commands.push(vec![Event::CancelRequested(CancelRequested { at: s(30), call_id: cancel, invoice_reference: reference })]);
+            commands.push(vec![done(31, cancel, CallSuccess::Done)]);
+        }
+        _ => {
+            let commit = CallId(Uuid::now_v7());
+            commands.push(vec![observed(10, SeqrStatus::Reserved, 2, None)]);
+            commands.push(vec![Event::CommitRequested(CommitRequested { at: s(60), call_id: commit, invoice_reference: reference, amount: total })]);
+            commands.push(vec![done(61, commit, CallSuccess::Done)]);
+            commands.push(vec![observed(62, SeqrStatus::Paid, 3, Some(payment(61, total)))]);
+        }
+    }
+    Ok(commands)
 }

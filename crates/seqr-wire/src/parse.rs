@@ -5,7 +5,6 @@
 //! element reads as absent (0 for required primitives); any other unconvertible text is
 //! [`WireError::InvalidValue`]. String values are kept exactly as written (no trimming), as JAXB does.
 
-
 use base64::Engine as _;
 use chrono::{FixedOffset, NaiveDateTime};
 use rust_decimal::Decimal;
@@ -67,10 +66,8 @@ pub fn parse_response_with(op: Operation, input: &[u8], opts: &ParseOptions) -> 
             _ => cx.unknown(ch, payload)?,
         }
     }
-    let ret = ret.ok_or_else(|| WireError::MissingElement {
-        element: "return".to_owned(),
-        parent: payload.name.clone(),
-    })?;
+    let ret =
+        ret.ok_or_else(|| WireError::MissingElement { element: "return".to_owned(), parent: payload.name.clone() })?;
     decode_response(op, ret, &cx)
 }
 
@@ -89,11 +86,7 @@ fn body_payload(root: &Node) -> Result<&Node, WireError> {
     if root.ns != Ns::Soap || root.name != "Envelope" {
         return Err(WireError::NotSoapEnvelope { found: root.qualified() });
     }
-    let body = root
-        .children
-        .iter()
-        .find(|c| c.ns == Ns::Soap && c.name == "Body")
-        .ok_or(WireError::MissingBody)?;
+    let body = root.children.iter().find(|c| c.ns == Ns::Soap && c.name == "Body").ok_or(WireError::MissingBody)?;
     body.children.first().ok_or(WireError::MissingBody)
 }
 
@@ -148,11 +141,7 @@ impl Cx {
 }
 
 fn invalid(n: &Node, value: &str, reason: impl Into<String>) -> WireError {
-    WireError::InvalidValue {
-        element: n.name.clone(),
-        value: value.chars().take(64).collect(),
-        reason: reason.into(),
-    }
+    WireError::InvalidValue { element: n.name.clone(), value: value.chars().take(64).collect(), reason: reason.into() }
 }
 
 fn text(n: &Node) -> Option<String> {
@@ -182,11 +171,8 @@ pub(crate) fn parse_decimal(t: &str) -> Result<Decimal, String> {
         return Err("not an xs:decimal".to_owned());
     }
     let normalised = t.strip_prefix('+').unwrap_or(t);
-    let normalised: std::borrow::Cow<'_, str> = if normalised.ends_with('.') {
-        normalised.trim_end_matches('.').into()
-    } else {
-        normalised.into()
-    };
+    let normalised: std::borrow::Cow<'_, str> =
+        if normalised.ends_with('.') { normalised.trim_end_matches('.').into() } else { normalised.into() };
     let normalised: std::borrow::Cow<'_, str> = match normalised.strip_prefix("-.") {
         Some(rest) => format!("-0.{rest}").into(),
         None => match normalised.strip_prefix('.') {
@@ -448,10 +434,9 @@ fn decode_request(op: Operation, n: &Node, cx: &Cx) -> Result<Request, WireError
             (_, "context") => ctx = Some(context(ch, cx)?),
             (O::SendInvoice | O::UpdateInvoice | O::RefundPayment, "invoice") => invoice_ = Some(invoice(ch, cx)?),
             (O::SendInvoice | O::UpdateInvoice, "tokens") => tokens.push(token(ch, cx)?),
-            (
-                O::UpdateInvoice | O::GetPaymentStatus | O::CancelInvoice | O::CommitReservation,
-                "invoiceReference",
-            ) => invoice_reference = text(ch),
+            (O::UpdateInvoice | O::GetPaymentStatus | O::CancelInvoice | O::CommitReservation, "invoiceReference") => {
+                invoice_reference = text(ch)
+            }
             (O::GetPaymentStatus, "invoiceVersion") => invoice_version = Some(int(ch)?.unwrap_or(0)),
             (O::CommitReservation, "amount") => amount_ = Some(amount(ch, cx)?),
             (O::SubmitPaymentReceipt | O::RefundPayment, "ersReference") => ers_reference = text(ch),
@@ -460,9 +445,7 @@ fn decode_request(op: Operation, n: &Node, cx: &Cx) -> Result<Request, WireError
             (O::RegisterTerminal, "password") => password = text(ch),
             (O::RegisterTerminal, "name") => name = text(ch),
             (O::AssignSeqrId, "seqrId") => seqr_id = text(ch),
-            (O::MarkTransactionPeriod | O::ExecuteReport, "parameters") => {
-                parameters = Some(parameter_map(ch, cx)?)
-            }
+            (O::MarkTransactionPeriod | O::ExecuteReport, "parameters") => parameters = Some(parameter_map(ch, cx)?),
             (O::ExecuteReport, "reportId") => report_id = text(ch),
             (O::ExecuteReport, "language") => language = text(ch),
             _ => cx.unknown(ch, n)?,
@@ -470,12 +453,9 @@ fn decode_request(op: Operation, n: &Node, cx: &Cx) -> Result<Request, WireError
     }
     Ok(match op {
         O::SendInvoice => Request::SendInvoice(SendInvoiceRequest { context: ctx, invoice: invoice_, tokens }),
-        O::UpdateInvoice => Request::UpdateInvoice(UpdateInvoiceRequest {
-            context: ctx,
-            invoice_reference,
-            invoice: invoice_,
-            tokens,
-        }),
+        O::UpdateInvoice => {
+            Request::UpdateInvoice(UpdateInvoiceRequest { context: ctx, invoice_reference, invoice: invoice_, tokens })
+        }
         O::GetPaymentStatus => {
             cx.require(invoice_version.is_some(), "invoiceVersion", n)?;
             Request::GetPaymentStatus(GetPaymentStatusRequest {
@@ -485,11 +465,9 @@ fn decode_request(op: Operation, n: &Node, cx: &Cx) -> Result<Request, WireError
             })
         }
         O::CancelInvoice => Request::CancelInvoice(CancelInvoiceRequest { context: ctx, invoice_reference }),
-        O::CommitReservation => Request::CommitReservation(CommitReservationRequest {
-            context: ctx,
-            amount: amount_,
-            invoice_reference,
-        }),
+        O::CommitReservation => {
+            Request::CommitReservation(CommitReservationRequest { context: ctx, amount: amount_, invoice_reference })
+        }
         O::SubmitPaymentReceipt => Request::SubmitPaymentReceipt(SubmitPaymentReceiptRequest {
             context: ctx,
             ers_reference,
@@ -498,23 +476,17 @@ fn decode_request(op: Operation, n: &Node, cx: &Cx) -> Result<Request, WireError
         O::RefundPayment => {
             Request::RefundPayment(RefundPaymentRequest { context: ctx, ers_reference, invoice: invoice_ })
         }
-        O::RegisterTerminal => Request::RegisterTerminal(RegisterTerminalRequest {
-            context: ctx,
-            external_terminal_id,
-            password,
-            name,
-        }),
+        O::RegisterTerminal => {
+            Request::RegisterTerminal(RegisterTerminalRequest { context: ctx, external_terminal_id, password, name })
+        }
         O::UnregisterTerminal => Request::UnregisterTerminal(UnregisterTerminalRequest { context: ctx }),
         O::AssignSeqrId => Request::AssignSeqrId(AssignSeqrIdRequest { context: ctx, seqr_id }),
         O::MarkTransactionPeriod => {
             Request::MarkTransactionPeriod(MarkTransactionPeriodRequest { context: ctx, parameters })
         }
-        O::ExecuteReport => Request::ExecuteReport(ExecuteReportRequest {
-            context: ctx,
-            report_id,
-            language,
-            parameters,
-        }),
+        O::ExecuteReport => {
+            Request::ExecuteReport(ExecuteReportRequest { context: ctx, report_id, language, parameters })
+        }
         O::BenchmarkingNop => Request::BenchmarkingNop,
     })
 }
@@ -561,9 +533,7 @@ fn decode_response(op: Operation, n: &Node, cx: &Cx) -> Result<Response, WireErr
     }
     cx.require(seen_code, "resultCode", n)?;
     Ok(match op {
-        O::SendInvoice => {
-            Response::SendInvoice(SendInvoiceResponse { base, invoice_qr_code: qr, invoice_reference })
-        }
+        O::SendInvoice => Response::SendInvoice(SendInvoiceResponse { base, invoice_qr_code: qr, invoice_reference }),
         O::GetPaymentStatus => {
             cx.require(version.is_some(), "version", n)?;
             Response::GetPaymentStatus(PaymentStatusResponse {

@@ -897,7 +897,9 @@ impl Response {
             Operation::CommitReservation => Response::CommitReservation(base),
             Operation::SubmitPaymentReceipt => Response::SubmitPaymentReceipt(base),
             Operation::RefundPayment => Response::RefundPayment(base),
-            Operation::RegisterTerminal => Response::RegisterTerminal(RegisterTerminalResponse { base, terminal_id: None }),
+            Operation::RegisterTerminal => {
+                Response::RegisterTerminal(RegisterTerminalResponse { base, terminal_id: None })
+            }
             Operation::UnregisterTerminal => Response::UnregisterTerminal(base),
             Operation::AssignSeqrId => Response::AssignSeqrId(base),
             Operation::MarkTransactionPeriod => {

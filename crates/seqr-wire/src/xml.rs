@@ -119,6 +119,7 @@ pub(crate) fn parse_document(input: &[u8], limits: &Limits) -> Result<Node, Wire
         return Err(WireError::TooLarge { size: input.len(), max: limits.max_bytes });
     }
     let text = std::str::from_utf8(input).map_err(|e| WireError::Malformed(format!("not UTF-8: {e}")))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = NsReader::from_str(text);
     {
         let cfg = reader.config_mut();

@@ -71,6 +71,15 @@ pub async fn build_service(config: Config, pool: PgPool) -> anyhow::Result<Servi
 /// The running HTTP API: its address, for tests and the demo that bind port 0.
 pub async fn serve_api(service: Service, addr: SocketAddr, shutdown: Shutdown) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    serve_on(service, listener, shutdown)
+}
+
+/// Serves the API on a bound listener.
+pub fn serve_on(
+    service: Service,
+    listener: tokio::net::TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let local = listener.local_addr()?;
     let router = api::router(AppState { service });
     let handle = tokio::spawn(async move {

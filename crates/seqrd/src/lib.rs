@@ -14,5 +14,6 @@ pub mod secret;
 pub mod seqr;
 pub mod service;
 pub mod shutdown;
+pub mod stack;
 pub mod telemetry;
 pub mod terminals;

@@ -42,10 +42,12 @@ pub struct Poller {
 }
 
 /// What one round did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Round {
     /// Invoices leased and attended.
     pub attended: usize,
+    /// Their ids.
+    pub invoices: Vec<uuid::Uuid>,
     /// getPaymentStatus calls made.
     pub polls: usize,
     /// Invoices that failed (left leased; the lease expires and they are retried).
@@ -61,7 +63,11 @@ impl Poller {
     pub async fn poll_once(&self) -> Result<Round, sqlx::Error> {
         let poll = &self.service.config.poll;
         let leases = jobs::lease(&self.service.pool, &self.owner, poll.batch, poll.lease).await?;
-        let mut round = Round { attended: leases.len(), ..Round::default() };
+        let mut round = Round {
+            attended: leases.len(),
+            invoices: leases.iter().map(|l| l.invoice_id).collect(),
+            ..Round::default()
+        };
         let results: Vec<_> = futures::stream::iter(leases)
             .map(|lease| async move { (lease, self.attend(lease).await) })
             .buffer_unordered(16)

@@ -116,44 +116,22 @@ impl Relay {
     /// Publishes the next batch after the checkpoint and, once every message is confirmed, stores the new
     /// checkpoint. Returns the number of events published (0 when there was nothing to do).
     ///
-    /// On any error the publisher is dropped (the next call reconnects) and the checkpoint stays where it was.
+    /// It (re)connects to RabbitMQ first, so a broker outage shows even when there is nothing to publish. On any
+    /// error the publisher is dropped (the next call reconnects) and the checkpoint stays where it was.
     pub async fn relay_once(&mut self) -> Result<usize, RelayError> {
-        let result = self.relay_batch().await;
-        if result.is_err() {
-            if let Some(publisher) = self.publisher.take() {
-                // Best effort: a dead connection just goes away.
-                tokio::spawn(publisher.close());
-            }
-        }
-        result
-    }
-
-    async fn relay_batch(&mut self) -> Result<usize, RelayError> {
-        let checkpoint = self.checkpoint().await?;
-        let events = self.store.read_all_after(checkpoint, self.batch_size).await?;
-        let Some(last) = events.last() else {
-            return Ok(0);
-        };
-        let next = last.checkpoint();
-        let publisher = self.publisher().await?;
-        let messages: Vec<FeedMessage<'_>> = events.iter().map(FeedMessage::from_stored).collect();
-        publisher.publish_confirmed(&messages).await.map_err(RelayError::Publish)?;
-        store_checkpoint(&self.store, &self.name, next).await?;
-        Ok(events.len())
-    }
-
-    /// The connected publisher, connecting (again) if there is none or the old one lost its connection.
-    async fn publisher(&mut self) -> Result<&Publisher, RelayError> {
         let publisher = match self.publisher.take() {
             Some(publisher) if publisher.is_connected() => publisher,
-            stale => {
-                if let Some(stale) = stale {
-                    tokio::spawn(stale.close());
-                }
-                Publisher::connect(&self.amqp_url, &self.exchange).await.map_err(RelayError::Connect)?
-            }
+            _ => Publisher::connect(&self.amqp_url, &self.exchange).await.map_err(RelayError::Connect)?,
         };
-        Ok(self.publisher.insert(publisher))
+        let checkpoint = self.checkpoint().await?;
+        let events = self.store.read_all_after(checkpoint, self.batch_size).await?;
+        if let Some(last) = events.last() {
+            let messages: Vec<FeedMessage<'_>> = events.iter().map(FeedMessage::from_stored).collect();
+            publisher.publish_confirmed(&messages).await.map_err(RelayError::Publish)?;
+            store_checkpoint(&self.store, &self.name, last.checkpoint()).await?;
+        }
+        self.publisher = Some(publisher);
+        Ok(events.len())
     }
 
     /// Relays until `shutdown` completes.

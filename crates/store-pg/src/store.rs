@@ -192,6 +192,17 @@ impl EventStore {
         rows.iter().map(stored_event).collect()
     }
 
+    /// The checkpoint of the last committed event in `(tx_id, position)` order ([`Checkpoint::START`] if none);
+    /// a subscription that reaches it has seen every event committed before this call.
+    pub async fn head(&self) -> Result<Checkpoint, StoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT tx_id::text::int8, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.inner.pool)
+        .await?;
+        Ok(row.map_or(Checkpoint::START, |(tx_id, position)| Checkpoint { tx_id, position }))
+    }
+
     /// Up to `limit` events strictly after `after` in `(tx_id, position)` order, only from transactions older
     /// than every transaction still running, so that no later commit can ever land behind the returned events.
     pub async fn read_all_after(&self, after: Checkpoint, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {

@@ -49,6 +49,9 @@ pub struct Processed {
     pub events: usize,
     /// The checkpoint afterwards.
     pub checkpoint: Checkpoint,
+    /// Whether committed events remain after the checkpoint: the batch was full, or transactions still open
+    /// hold the commit horizon below them (they become readable once those transactions end).
+    pub more: bool,
 }
 
 /// A catch-up subscription with a durable checkpoint, feeding one projection.
@@ -86,8 +89,9 @@ impl<P: Projection> Subscription<P> {
         let checkpoint = load_checkpoint(&mut tx, name).await?;
         let events = read_all_after(&mut tx, checkpoint, self.config.batch_size).await?;
         let Some(last) = events.last() else {
+            let more = events_after(&mut tx, checkpoint).await?;
             tx.rollback().await?;
-            return Ok(Processed { events: 0, checkpoint });
+            return Ok(Processed { events: 0, checkpoint, more });
         };
         let next = last.checkpoint();
         self.projection.apply(&mut tx, &events).await?;
@@ -101,20 +105,16 @@ impl<P: Projection> Subscription<P> {
         .bind(next.position)
         .execute(&mut *tx)
         .await?;
+        let more = events.len() as i64 >= self.config.batch_size || events_after(&mut tx, next).await?;
         tx.commit().await?;
-        Ok(Processed { events: events.len(), checkpoint: next })
+        Ok(Processed { events: events.len(), checkpoint: next, more })
     }
 
-    /// Runs batches until one comes back empty: everything below the current horizon is applied.
+    /// Runs batches until every event committed when called is applied (waiting for transactions that hold
+    /// committed events behind the horizon). Events appended meanwhile may or may not be included.
     pub async fn catch_up(&self) -> Result<Processed, StoreError> {
-        let mut total = 0;
-        loop {
-            let p = self.run_once().await?;
-            total += p.events;
-            if p.events == 0 {
-                return Ok(Processed { events: total, checkpoint: p.checkpoint });
-            }
-        }
+        let head = self.store.head().await?;
+        self.catch_up_to(head).await
     }
 
     /// Runs batches until the checkpoint reaches `target` (e.g. the checkpoint of an event just appended),
@@ -126,9 +126,10 @@ impl<P: Projection> Subscription<P> {
             let p = self.run_once().await?;
             total += p.events;
             if p.checkpoint >= target {
-                return Ok(Processed { events: total, checkpoint: p.checkpoint });
+                return Ok(Processed { events: total, ..p });
             }
             if p.events == 0 {
+                // Held back by open transactions, or waiting for the target's append to be seen.
                 tokio::select! {
                     _ = wakeups.changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(1)) => {}
@@ -158,11 +159,11 @@ impl<P: Projection> Subscription<P> {
         let mut wakeups = self.store.appended();
         tokio::pin!(shutdown);
         loop {
-            let full = match self.run_once().await {
-                Ok(p) => p.events as i64 >= self.config.batch_size,
+            let (full, held_back) = match self.run_once().await {
+                Ok(p) => (p.events as i64 >= self.config.batch_size, p.more),
                 Err(e) => {
                     tracing::error!(projection = self.projection.name(), error = %e, code = e.code(), "batch failed");
-                    false
+                    (false, false)
                 }
             };
             if full {
@@ -170,6 +171,13 @@ impl<P: Projection> Subscription<P> {
                     biased;
                     _ = &mut shutdown => return Ok(()),
                     _ = std::future::ready(()) => continue,
+                }
+            }
+            if held_back {
+                // Committed events wait behind open transactions: no notification will come when those end.
+                tokio::select! {
+                    _ = &mut shutdown => return Ok(()),
+                    _ = tokio::time::sleep(HELD_BACK_RETRY.min(self.config.poll_interval)) => continue,
                 }
             }
             tokio::select! {
@@ -185,6 +193,21 @@ impl<P: Projection> Subscription<P> {
             }
         }
     }
+}
+
+/// How soon [`Subscription::run`] looks again when open transactions hold committed events back.
+const HELD_BACK_RETRY: Duration = Duration::from_millis(5);
+
+/// Whether any event (committed, whatever the horizon) lies after `after` in `(tx_id, position)` order.
+async fn events_after(conn: &mut PgConnection, after: Checkpoint) -> Result<bool, StoreError> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::int8::text::xid8, $2))",
+    )
+    .bind(after.tx_id)
+    .bind(after.position)
+    .fetch_one(conn)
+    .await?;
+    Ok(exists)
 }
 
 async fn load_checkpoint(conn: &mut PgConnection, name: &str) -> Result<Checkpoint, StoreError> {

@@ -592,3 +592,19 @@ fn stale_observation_is_ignored() {
     h.step(observe_cmd(3, SeqrStatus::Issued, 2, vec![], None), vec![]);
     assert_eq!(h.state().status(), InvoiceStatus::PendingAcknowledge);
 }
+
+#[test]
+fn folding_a_stored_move_out_of_a_final_state_keeps_it_final() {
+    // decide never emits this, but a stream written by an older or buggy writer must not reopen an invoice.
+    let mut events = issued_ev(0, 1, immediate("10.00"), vec![]);
+    events.push(succeeded_ev(1, 1, sent_result(REF)));
+    events.push(observed_ev(2, SeqrStatus::Canceled, 2, vec![], None));
+    events.push(observed_ev(3, SeqrStatus::Paid, 3, vec![], Some(payment(ERS, sek("10")))));
+    let s = crate::fold(&events).unwrap();
+    assert_eq!(s.status(), InvoiceStatus::Canceled);
+    let mut paid = issued_ev(0, 1, immediate("10.00"), vec![]);
+    paid.push(succeeded_ev(1, 1, sent_result(REF)));
+    paid.push(observed_ev(2, SeqrStatus::Paid, 2, vec![], Some(payment(ERS, sek("10")))));
+    paid.push(observed_ev(3, SeqrStatus::Issued, 3, vec![], None));
+    assert_eq!(crate::fold(&paid).unwrap().status(), InvoiceStatus::Paid);
+}

@@ -55,8 +55,7 @@ fn protocol_12_1_send_invoice_request() {
 
 #[test]
 fn protocol_12_2_send_invoice_response() {
-    let Response::SendInvoice(r) = parse_resp(Operation::SendInvoice, "protocol/12_2_send_invoice_response.xml")
-    else {
+    let Response::SendInvoice(r) = parse_resp(Operation::SendInvoice, "protocol/12_2_send_invoice_response.xml") else {
         panic!("wrong op")
     };
     assert_eq!(r.base.ers_reference, None);
@@ -85,10 +84,7 @@ fn protocol_12_3_get_payment_status_request() {
     assert_eq!(r.invoice_version, 0);
     let c = r.context.expect("context");
     assert_eq!(c.password.as_deref(), Some("123456"));
-    assert_eq!(
-        c.initiator_principal_id.and_then(|p| p.id).as_deref(),
-        Some("87e791f9e24148a6892c52aa85bb0331")
-    );
+    assert_eq!(c.initiator_principal_id.and_then(|p| p.id).as_deref(), Some("87e791f9e24148a6892c52aa85bb0331"));
 }
 
 #[test]
@@ -226,7 +222,9 @@ fn gen_a_rendering_suppresses_gen_b_additions() {
     });
     let a = render_request_with(&commit, RenderOptions::GEN_A);
     assert!(!a.contains("<amount>"), "{a}");
-    assert!(render_request(&commit).contains("<amount><currency>SEK</currency><value>1</value></amount><invoiceReference>"));
+    assert!(
+        render_request(&commit).contains("<amount><currency>SEK</currency><value>1</value></amount><invoiceReference>")
+    );
 
     let expired = Response::GetPaymentStatus(PaymentStatusResponse {
         base: ErsResponse::success(),
@@ -320,4 +318,10 @@ fn datetime_and_decimal_lexical_forms() {
 fn carriage_returns_survive_a_normalising_parser() {
     let xml = render_request(&samples::requests()[0].1);
     assert!(xml.contains("<footer>Thank you&#13;\nWelcome back</footer>"), "{xml}");
+}
+
+#[test]
+fn byte_order_mark_is_accepted() {
+    let xml = format!("\u{feff}{}", read("protocol/12_3_get_payment_status_request.xml"));
+    assert!(matches!(parse_request(xml.as_bytes()), Ok(Request::GetPaymentStatus(_))));
 }

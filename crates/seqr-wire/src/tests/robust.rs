@@ -23,7 +23,12 @@ fn req_code(xml: &str) -> &'static str {
 fn malformed_xml() {
     assert_eq!(req_code("<soap:Envelope"), "malformed_xml");
     assert_eq!(req_code(""), "malformed_xml");
-    assert_eq!(req_code(&body(r#"<ns2:cancelInvoice xmlns:ns2="http://external.interfaces.ers.seamless.com/"><a></b></ns2:cancelInvoice>"#)), "malformed_xml");
+    assert_eq!(
+        req_code(&body(
+            r#"<ns2:cancelInvoice xmlns:ns2="http://external.interfaces.ers.seamless.com/"><a></b></ns2:cancelInvoice>"#
+        )),
+        "malformed_xml"
+    );
     assert_eq!(req_code(&format!("{ENV_OPEN}<x/>")), "malformed_xml");
     assert_eq!(req_code(&format!("{}<again/>", body("<x/>"))), "malformed_xml");
     assert_eq!(req_code("<p:Envelope><p:Body/></p:Envelope>"), "malformed_xml", "undeclared prefix");
@@ -38,10 +43,14 @@ fn doctype_and_entities_are_rejected() {
     assert_eq!(req_code(laughs), "doctype_forbidden");
     let xxe = r#"<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"/>"#;
     assert_eq!(req_code(xxe), "doctype_forbidden");
-    let undefined = body(r#"<ns2:cancelInvoice xmlns:ns2="http://external.interfaces.ers.seamless.com/"><invoiceReference>&xxe;</invoiceReference></ns2:cancelInvoice>"#);
+    let undefined = body(
+        r#"<ns2:cancelInvoice xmlns:ns2="http://external.interfaces.ers.seamless.com/"><invoiceReference>&xxe;</invoiceReference></ns2:cancelInvoice>"#,
+    );
     assert_eq!(req_code(&undefined), "unknown_entity");
     // The five predefined entities and character references are fine.
-    let ok = body(r#"<ns2:cancelInvoice xmlns:ns2="http://external.interfaces.ers.seamless.com/"><invoiceReference>&lt;&gt;&amp;&apos;&quot;&#65;&#x42;</invoiceReference></ns2:cancelInvoice>"#);
+    let ok = body(
+        r#"<ns2:cancelInvoice xmlns:ns2="http://external.interfaces.ers.seamless.com/"><invoiceReference>&lt;&gt;&amp;&apos;&quot;&#65;&#x42;</invoiceReference></ns2:cancelInvoice>"#,
+    );
     let Ok(Request::CancelInvoice(r)) = parse_request(ok.as_bytes()) else { panic!() };
     assert_eq!(r.invoice_reference.as_deref(), Some("<>&'\"AB"));
 }
@@ -53,9 +62,15 @@ fn envelope_and_namespace_checks() {
     assert_eq!(req_code("<Envelope><Body/></Envelope>"), "not_soap11_envelope");
     assert_eq!(req_code(r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"/>"#), "missing_body");
     assert_eq!(req_code(&body("")), "missing_body");
-    assert_eq!(req_code(&body(r#"<x:sendInvoice xmlns:x="http://external.interfaces.ers.seamless.com/v3"/>"#)), "wrong_namespace");
+    assert_eq!(
+        req_code(&body(r#"<x:sendInvoice xmlns:x="http://external.interfaces.ers.seamless.com/v3"/>"#)),
+        "wrong_namespace"
+    );
     assert_eq!(req_code(&body("<sendInvoice/>")), "wrong_namespace");
-    assert_eq!(req_code(&body(r#"<x:requestTopup xmlns:x="http://external.interfaces.ers.seamless.com/"/>"#)), "unknown_operation");
+    assert_eq!(
+        req_code(&body(r#"<x:requestTopup xmlns:x="http://external.interfaces.ers.seamless.com/"/>"#)),
+        "unknown_operation"
+    );
 }
 
 #[test]
@@ -88,7 +103,9 @@ fn invalid_values() {
     for bad in ["2015-13-01T00:00:00", "yesterday", "2015-10-29T10:18:48+25:00", "2015-10-29"] {
         assert_eq!(req_code(&date(bad)), "invalid_value", "{bad}");
     }
-    for good in ["2015-10-29T10:18:48", "2015-10-29T10:18:48.663+01:00", "2015-10-29T10:18:48Z", "2015-10-29T10:18:48.1-05:30"] {
+    for good in
+        ["2015-10-29T10:18:48", "2015-10-29T10:18:48.663+01:00", "2015-10-29T10:18:48Z", "2015-10-29T10:18:48.1-05:30"]
+    {
         assert!(parse_request(date(good).as_bytes()).is_ok(), "{good}");
     }
     let receipt = body(
@@ -125,7 +142,10 @@ fn response_specific_errors() {
     let err = parse_response(Operation::GetPaymentStatus, ok.as_bytes()).unwrap_err();
     assert_eq!(
         err,
-        WireError::UnexpectedElement { expected: "getPaymentStatusResponse".into(), found: "sendInvoiceResponse".into() }
+        WireError::UnexpectedElement {
+            expected: "getPaymentStatusResponse".into(),
+            found: "sendInvoiceResponse".into()
+        }
     );
     let no_return = body(r#"<ns2:cancelInvoiceResponse xmlns:ns2="http://external.interfaces.ers.seamless.com/"/>"#);
     assert_eq!(parse_response(Operation::CancelInvoice, no_return.as_bytes()).unwrap_err().code(), "missing_element");
@@ -139,12 +159,14 @@ fn strict_mode_rejects_what_lenient_accepts() {
     let e = parse_request_with(unknown.as_bytes(), &ParseOptions::STRICT).unwrap_err();
     assert_eq!(e.code(), "unknown_element");
 
-    let missing = read("protocol/12_1_send_invoice_request.xml").replace("<clientRequestTimeout>0</clientRequestTimeout>", "");
+    let missing =
+        read("protocol/12_1_send_invoice_request.xml").replace("<clientRequestTimeout>0</clientRequestTimeout>", "");
     assert!(parse_request(missing.as_bytes()).is_ok());
     let e = parse_request_with(missing.as_bytes(), &ParseOptions::STRICT).unwrap_err();
     assert_eq!(e, WireError::MissingElement { element: "clientRequestTimeout".into(), parent: "context".into() });
 
-    let no_version = read("protocol/12_3_get_payment_status_request.xml").replace("<invoiceVersion>0</invoiceVersion>", "");
+    let no_version =
+        read("protocol/12_3_get_payment_status_request.xml").replace("<invoiceVersion>0</invoiceVersion>", "");
     let Ok(Request::GetPaymentStatus(r)) = parse_request(no_version.as_bytes()) else { panic!() };
     assert_eq!(r.invoice_version, 0);
     assert_eq!(parse_request_with(no_version.as_bytes(), &ParseOptions::STRICT).unwrap_err().code(), "missing_element");

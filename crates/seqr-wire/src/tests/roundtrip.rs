@@ -58,8 +58,13 @@ fn unknown_word(known: &'static [&'static str]) -> impl Strategy<Value = String>
 fn payment_mode() -> impl Strategy<Value = PaymentMode> {
     prop_oneof![
         prop::sample::select(PaymentMode::KNOWN.to_vec()),
-        unknown_word(&["IMMEDIATE_DEBIT", "RESERVATION_DESIRED", "RESERVATION_REQUIRED", "RESERVATION_REQUIRED_PRELIMINARY_AMOUNT"])
-            .prop_map(PaymentMode::Unknown),
+        unknown_word(&[
+            "IMMEDIATE_DEBIT",
+            "RESERVATION_DESIRED",
+            "RESERVATION_REQUIRED",
+            "RESERVATION_REQUIRED_PRELIMINARY_AMOUNT"
+        ])
+        .prop_map(PaymentMode::Unknown),
     ]
 }
 
@@ -164,8 +169,9 @@ fn bytes() -> impl Strategy<Value = Option<Vec<u8>>> {
 fn request() -> impl Strategy<Value = Request> {
     let ctx = || prop::option::of(context());
     prop_oneof![
-        (ctx(), prop::option::of(invoice()), prop::collection::vec(token(), 0..3))
-            .prop_map(|(context, invoice, tokens)| Request::SendInvoice(SendInvoiceRequest { context, invoice, tokens })),
+        (ctx(), prop::option::of(invoice()), prop::collection::vec(token(), 0..3)).prop_map(
+            |(context, invoice, tokens)| Request::SendInvoice(SendInvoiceRequest { context, invoice, tokens })
+        ),
         (ctx(), os(), prop::option::of(invoice()), prop::collection::vec(token(), 0..3)).prop_map(
             |(context, invoice_reference, invoice, tokens)| Request::UpdateInvoice(UpdateInvoiceRequest {
                 context,
@@ -223,7 +229,10 @@ fn base() -> impl Strategy<Value = ErsResponse> {
 
 fn receipt() -> impl Strategy<Value = Receipt> {
     ((os(), prop::option::of(datetime()), os(), os()), (os(), os(), os(), prop::option::of(invoice()))).prop_map(
-        |((terminal_id, payment_date, client_invoice_id, invoice_reference), (payment_reference, payer, receiver, invoice))| {
+        |(
+            (terminal_id, payment_date, client_invoice_id, invoice_reference),
+            (payment_reference, payer, receiver, invoice),
+        )| {
             Receipt {
                 terminal_id,
                 payment_date,
@@ -253,10 +262,8 @@ fn response() -> impl Strategy<Value = Response> {
             .prop_map(|(base, status, receipt, customer_tokens, version)| {
                 Response::GetPaymentStatus(PaymentStatusResponse { base, status, receipt, customer_tokens, version })
             }),
-        (base(), os()).prop_map(|(base, terminal_id)| Response::RegisterTerminal(RegisterTerminalResponse {
-            base,
-            terminal_id
-        })),
+        (base(), os())
+            .prop_map(|(base, terminal_id)| Response::RegisterTerminal(RegisterTerminalResponse { base, terminal_id })),
         (base(), os()).prop_map(|(base, transaction_period_id)| {
             Response::MarkTransactionPeriod(MarkTransactionPeriodResponse { base, transaction_period_id })
         }),

@@ -205,10 +205,7 @@ pub(crate) fn requests() -> Vec<(&'static str, Request)> {
             "mark_transaction_period_request",
             Request::MarkTransactionPeriod(MarkTransactionPeriodRequest {
                 context: Some(reseller_context()),
-                parameters: Some(ParameterMap(vec![(
-                    "TERMINALID".into(),
-                    "87e791f9e24148a6892c52aa85bb0331".into(),
-                )])),
+                parameters: Some(ParameterMap(vec![("TERMINALID".into(), "87e791f9e24148a6892c52aa85bb0331".into())])),
             }),
         ),
         (
@@ -229,10 +226,7 @@ pub(crate) fn requests() -> Vec<(&'static str, Request)> {
 
 pub(crate) fn paid_status() -> PaymentStatusResponse {
     PaymentStatusResponse {
-        base: ErsResponse {
-            ers_reference: Some("2014100613463653401022006".into()),
-            ..ErsResponse::success()
-        },
+        base: ErsResponse { ers_reference: Some("2014100613463653401022006".into()), ..ErsResponse::success() },
         status: Some(InvoiceStatus::Paid),
         receipt: Some(Receipt {
             terminal_id: Some("87e791f9e24148a6892c52aa85bb0331".into()),
@@ -284,10 +278,7 @@ pub(crate) fn responses() -> Vec<(&'static str, Response)> {
         ("get_payment_status_paid_response", Response::GetPaymentStatus(paid_status())),
         ("cancel_invoice_response", Response::CancelInvoice(ErsResponse::new(ResultCode::InvoiceAlreadyCanceled))),
         ("commit_reservation_response", Response::CommitReservation(ErsResponse::success())),
-        (
-            "submit_payment_receipt_response",
-            Response::SubmitPaymentReceipt(ErsResponse::success()),
-        ),
+        ("submit_payment_receipt_response", Response::SubmitPaymentReceipt(ErsResponse::success())),
         (
             "refund_payment_response",
             Response::RefundPayment(ErsResponse {
@@ -329,7 +320,10 @@ pub(crate) fn responses() -> Vec<(&'static str, Response)> {
         ),
         (
             "execute_report_not_ready_response",
-            Response::ExecuteReport(ExecuteReportResponse { base: ErsResponse::new(ResultCode::ReportNotReady), report: None }),
+            Response::ExecuteReport(ExecuteReportResponse {
+                base: ErsResponse::new(ResultCode::ReportNotReady),
+                report: None,
+            }),
         ),
         ("benchmarking_nop_response", Response::BenchmarkingNop(ErsResponse::success())),
     ]

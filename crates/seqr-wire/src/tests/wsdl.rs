@@ -7,13 +7,12 @@ use crate::*;
 
 const BIG: Limits = Limits { max_bytes: 1 << 22, max_depth: 64, max_elements: 100_000 };
 
-fn find<'a>(n: &'a Node, name: &str, attr_name: &str, out: &mut Vec<&'a Node>) {
-    let _ = attr_name;
+fn find<'a>(n: &'a Node, name: &str, out: &mut Vec<&'a Node>) {
     if n.name == name {
         out.push(n);
     }
     for c in &n.children {
-        find(c, name, attr_name, out);
+        find(c, name, out);
     }
 }
 
@@ -50,7 +49,8 @@ fn xsd_sequences() -> Vec<(String, Vec<String>)> {
     let mut current: Option<(String, Vec<String>, usize)> = None;
     for line in WSDL_TYPES.lines() {
         let indent = line.len() - line.trim_start().len();
-        let attr = |key: &str| line.split(&format!(" {key}=\"")).nth(1).and_then(|r| r.split('"').next()).map(str::to_owned);
+        let attr =
+            |key: &str| line.split(&format!(" {key}=\"")).nth(1).and_then(|r| r.split('"').next()).map(str::to_owned);
         if line.trim_start().starts_with("<xs:complexType name=") && indent == 4 {
             current = Some((attr("name").unwrap(), Vec::new(), indent));
         } else if line.trim_start().starts_with("</xs:complexType>") && indent == 4 {
@@ -77,7 +77,7 @@ fn child_names(n: &Node) -> Vec<String> {
 
 fn first<'a>(n: &'a Node, name: &str) -> &'a Node {
     let mut v = Vec::new();
-    find(n, name, "", &mut v);
+    find(n, name, &mut v);
     v.first().copied().unwrap_or_else(|| panic!("no {name}"))
 }
 
@@ -117,18 +117,25 @@ fn renderer_order_matches_xsd_sequences() {
         let op = req.operation().name();
         let got = child_names(first(&doc, op));
         let want: Vec<String> = seqs[op].iter().filter(|n| got.contains(n)).cloned().collect();
-        assert_eq!(got.iter().filter(|n| *n != "tokens").collect::<Vec<_>>(), want.iter().filter(|n| *n != "tokens").collect::<Vec<_>>(), "{name}");
+        assert_eq!(
+            got.iter().filter(|n| *n != "tokens").collect::<Vec<_>>(),
+            want.iter().filter(|n| *n != "tokens").collect::<Vec<_>>(),
+            "{name}"
+        );
     }
     let paid = Response::GetPaymentStatus(samples::paid_status());
     let doc = parse_document(render_response(&paid).as_bytes(), &BIG).unwrap();
     let ret = first(&doc, "return");
-    let want: Vec<String> = seqs["erswsResponse"].iter().chain(seqs["erswsPaymentStatusResponse"].iter()).cloned().collect();
+    let want: Vec<String> =
+        seqs["erswsResponse"].iter().chain(seqs["erswsPaymentStatusResponse"].iter()).cloned().collect();
     assert_eq!(child_names(ret), want);
     assert_eq!(child_names(first(ret, "receipt")), seqs["receipt"]);
-    let rd = Request::SubmitPaymentReceipt(match samples::requests().into_iter().find(|(n, _)| *n == "submit_payment_receipt_request") {
-        Some((_, Request::SubmitPaymentReceipt(r))) => r,
-        _ => panic!(),
-    });
+    let rd = Request::SubmitPaymentReceipt(
+        match samples::requests().into_iter().find(|(n, _)| *n == "submit_payment_receipt_request") {
+            Some((_, Request::SubmitPaymentReceipt(r))) => r,
+            _ => panic!(),
+        },
+    );
     let doc = parse_document(render_request(&rd).as_bytes(), &BIG).unwrap();
     assert_eq!(child_names(first(&doc, "receiptDocument")), seqs["receiptDocument"]);
     for (name, resp) in samples::responses() {
@@ -142,10 +149,20 @@ fn renderer_order_matches_xsd_sequences() {
             Operation::ExecuteReport => "erswsExecuteReportResponse",
             _ => "erswsResponse",
         };
-        let all: Vec<String> = seqs["erswsResponse"].iter().chain(seqs.get(sub).into_iter().flatten().filter(|_| sub != "erswsResponse")).cloned().collect();
+        let all: Vec<String> = seqs["erswsResponse"]
+            .iter()
+            .chain(seqs.get(sub).into_iter().flatten().filter(|_| sub != "erswsResponse"))
+            .cloned()
+            .collect();
         let want: Vec<String> = all.into_iter().filter(|n| got.contains(n)).collect();
         assert_eq!(got, want, "{name}");
-        if let Some(report) = doc.children.first().and_then(|b| b.children.first()).map(|w| first(w, "return")).and_then(|r| r.children.iter().find(|c| c.name == "report")) {
+        if let Some(report) = doc
+            .children
+            .first()
+            .and_then(|b| b.children.first())
+            .map(|w| first(w, "return"))
+            .and_then(|r| r.children.iter().find(|c| c.name == "report"))
+        {
             assert_eq!(child_names(report), seqs["report"]);
         }
     }
