@@ -12,3 +12,4 @@ mod relay;
 mod amqp_proxy;
 #[path = "support/sample_events.rs"]
 mod sample_events;
+mod service;

@@ -11,6 +11,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicConsumeOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, Consumer};
+use seqrd::amqp::PublishError;
 use seqrd::relay::{Relay, RelayError};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -401,13 +402,15 @@ async fn rabbitmq_outage_keeps_the_checkpoint_and_the_relay_catches_up(pool: PgP
 
     // Before the outage: the first 6 events of each invoice go through the proxy.
     let before = append_round_robin(&store, &invoices, samples, 2).await?;
-    let mut relay = Relay::new(store.clone(), &proxied_url, &feed.exchange, "relay").with_batch_size(4);
+    let mut relay = Relay::new(store.clone(), &proxied_url, &feed.exchange, "relay")
+        .with_batch_size(4)
+        .with_confirm_timeout(Duration::from_secs(1));
     relay_until(&mut relay, last_checkpoint(&before)).await?;
     let checkpoint = relay.checkpoint().await?;
     assert_eq!(checkpoint, last_checkpoint(&before));
 
-    // RabbitMQ "goes down": connections are closed and new ones refused.
-    proxy.cut();
+    // A network partition: the connection stays open but nothing gets through, so the batch is never confirmed.
+    proxy.stall();
     let during = append_round_robin(&store, &invoices, later, 3).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let error = loop {
@@ -418,13 +421,18 @@ async fn rabbitmq_outage_keeps_the_checkpoint_and_the_relay_catches_up(pool: PgP
                 anyhow::ensure!(tokio::time::Instant::now() < deadline, "relay_once never failed");
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            Ok(n) => anyhow::bail!("published {n} events through a cut connection"),
+            Ok(n) => anyhow::bail!("{n} events were confirmed through a stalled connection"),
         }
     };
-    assert!(matches!(error, RelayError::Connect(_) | RelayError::Publish(_)), "{error:?}");
-    assert!(error.is_amqp() && error.code().starts_with("relay.amqp_"), "{}", error.code());
+    assert!(matches!(error, RelayError::Publish(PublishError::Timeout(_))), "{error:?}");
+    assert_eq!(error.code(), "relay.amqp_publish");
+    assert_eq!(relay.checkpoint().await?, checkpoint, "an unconfirmed batch does not move the checkpoint");
+
+    // RabbitMQ "goes down": connections are closed and new ones refused.
+    proxy.cut();
     let again = relay.relay_once().await;
     assert!(matches!(again, Err(RelayError::Connect(_))), "while down, reconnecting fails: {again:?}");
+    assert_eq!(again.as_ref().map_err(RelayError::code).err(), Some("relay.amqp_connect"));
     assert_eq!(relay.checkpoint().await?, checkpoint, "a failed batch does not move the checkpoint");
 
     // RabbitMQ is back: the relay reconnects and catches up.

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 mod append;
 mod codec;
 mod projection;
+mod relay;
 mod sim;
 
 fn main() -> anyhow::Result<()> {
@@ -16,6 +17,7 @@ fn main() -> anyhow::Result<()> {
         "projection" => rt.block_on(projection::run()),
         "codec" => codec::run(),
         "sim" => rt.block_on(sim::run()),
-        other => anyhow::bail!("unknown benchmark {other:?}; known: append, projection, codec, sim"),
+        "relay" => rt.block_on(relay::run()),
+        other => anyhow::bail!("unknown benchmark {other:?}; known: append, projection, codec, sim, relay"),
     }
 }

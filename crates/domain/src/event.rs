@@ -273,7 +273,7 @@ const UPCASTERS: &[(&str, u16, Upcaster)] = &[("status_observed", 0, status_obse
 fn status_observed_v0_to_v1(mut data: serde_json::Value) -> Result<serde_json::Value, String> {
     let obj = data.as_object_mut().ok_or_else(|| "expected an object".to_owned())?;
     let version = obj.remove("version").ok_or_else(|| "missing field `version`".to_owned())?;
-    obj.insert("invoice_versio".to_owned(), version);
+    obj.insert("invoice_version".to_owned(), version);
     let tokens = obj.remove("tokens").unwrap_or_else(|| serde_json::Value::Array(Vec::new()));
     obj.insert("customer_tokens".to_owned(), tokens);
     Ok(data)

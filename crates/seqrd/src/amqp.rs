@@ -31,8 +31,8 @@ pub const NO_STORE: &str = "~";
 /// How long [`Publisher::connect`] may take before it fails with [`PublishError::Timeout`].
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long [`Publisher::publish_confirmed`] waits for a batch's confirms before it gives up.
-const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long [`Publisher::publish_confirmed`] waits for a batch's confirms before it gives up, by default.
+pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What goes into one message body.
 #[derive(Debug, Serialize)]
@@ -95,6 +95,7 @@ pub struct Publisher {
     connection: Connection,
     channel: Channel,
     exchange: String,
+    confirm_timeout: Duration,
 }
 
 /// Why a publish did not go through. Each variant has a stable [`PublishError::code`].
@@ -134,9 +135,21 @@ impl Publisher {
             let channel = connection.create_channel().await?;
             channel.confirm_select(ConfirmSelectOptions::default()).await?;
             declare_exchange(&channel, exchange).await?;
-            Ok::<_, PublishError>(Publisher { connection, channel, exchange: exchange.to_owned() })
+            Ok::<_, PublishError>(Publisher {
+                connection,
+                channel,
+                exchange: exchange.to_owned(),
+                confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
+            })
         };
         tokio::time::timeout(CONNECT_TIMEOUT, connect).await.map_err(|_| PublishError::Timeout(CONNECT_TIMEOUT))?
+    }
+
+    /// Sets how long [`Publisher::publish_confirmed`] waits for a batch's confirms (a silent broker or network
+    /// partition fails the batch with [`PublishError::Timeout`] after this long).
+    pub fn with_confirm_timeout(mut self, timeout: Duration) -> Publisher {
+        self.confirm_timeout = timeout;
+        self
     }
 
     /// Whether the connection and the channel are still usable (a lost connection is noticed here first).
@@ -183,7 +196,8 @@ impl Publisher {
             }
             Ok(())
         };
-        tokio::time::timeout(CONFIRM_TIMEOUT, work).await.map_err(|_| PublishError::Timeout(CONFIRM_TIMEOUT))?
+        let timeout = self.confirm_timeout;
+        tokio::time::timeout(timeout, work).await.map_err(|_| PublishError::Timeout(timeout))?
     }
 
     /// Closes the connection politely (best effort).

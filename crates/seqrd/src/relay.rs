@@ -17,7 +17,7 @@ use sqlx::postgres::{PgConnection, PgListener};
 use sqlx::Connection as _;
 use store_pg::{Checkpoint, EventStore, StoreError, NOTIFY_CHANNEL};
 
-use crate::amqp::{FeedMessage, PublishError, Publisher};
+use crate::amqp::{FeedMessage, PublishError, Publisher, DEFAULT_CONFIRM_TIMEOUT};
 
 /// Key space of the relay's advisory locks (`pg_try_advisory_lock(RELAY_LOCK_CLASS, hashtext(name))`). The
 /// two-key form never collides with the one-key locks the projections take.
@@ -79,6 +79,7 @@ pub struct Relay {
     exchange: String,
     name: String,
     batch_size: i64,
+    confirm_timeout: Duration,
     publisher: Option<Publisher>,
 }
 
@@ -92,6 +93,7 @@ impl Relay {
             exchange: exchange.to_owned(),
             name: name.to_owned(),
             batch_size: DEFAULT_BATCH_SIZE,
+            confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
             publisher: None,
         }
     }
@@ -99,6 +101,12 @@ impl Relay {
     /// Sets the most events per batch (at least 1), which is also the publisher-confirm window.
     pub fn with_batch_size(mut self, batch_size: i64) -> Relay {
         self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Sets how long a batch may wait for its confirms before it fails (default 30 s).
+    pub fn with_confirm_timeout(mut self, timeout: Duration) -> Relay {
+        self.confirm_timeout = timeout;
         self
     }
 
@@ -121,7 +129,10 @@ impl Relay {
     pub async fn relay_once(&mut self) -> Result<usize, RelayError> {
         let publisher = match self.publisher.take() {
             Some(publisher) if publisher.is_connected() => publisher,
-            _ => Publisher::connect(&self.amqp_url, &self.exchange).await.map_err(RelayError::Connect)?,
+            _ => Publisher::connect(&self.amqp_url, &self.exchange)
+                .await
+                .map_err(RelayError::Connect)?
+                .with_confirm_timeout(self.confirm_timeout),
         };
         let checkpoint = self.checkpoint().await?;
         let events = self.store.read_all_after(checkpoint, self.batch_size).await?;

@@ -1,5 +1,7 @@
-//! A TCP proxy to put between a client and RabbitMQ, so a test can take RabbitMQ "down" and bring it back:
-//! [`TcpProxy::cut`] closes every proxied connection and refuses new ones; [`TcpProxy::restore`] forwards again.
+//! A TCP proxy to put between a client and RabbitMQ, so a test can make RabbitMQ unreachable and bring it back:
+//! [`TcpProxy::stall`] keeps connections open but forwards nothing (a network partition: a publish waits for
+//! confirms that never come), [`TcpProxy::cut`] closes every connection and refuses new ones (RabbitMQ down), and
+//! [`TcpProxy::restore`] forwards new connections again.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,11 +10,18 @@ use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-/// A running proxy; it stops when dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Up,
+    Stalled,
+    Down,
+}
+
+/// A running proxy; it stops (and closes its connections) when dropped.
 pub(crate) struct TcpProxy {
     addr: SocketAddr,
-    /// `(up, generation)`: connections end when the generation changes; new ones are refused while down.
-    state: Arc<watch::Sender<(bool, u64)>>,
+    /// The mode and a generation: open connections end when the generation changes.
+    state: Arc<watch::Sender<(Mode, u64)>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -21,25 +30,36 @@ impl TcpProxy {
     pub(crate) async fn start(upstream: SocketAddr) -> anyhow::Result<TcpProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(watch::channel((true, 0u64)).0);
+        let state = Arc::new(watch::channel((Mode::Up, 0u64)).0);
         let shared = state.clone();
         let task = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
-                let (up, generation) = *shared.borrow();
-                if !up {
-                    // RabbitMQ is "down": the connection is closed before a byte is exchanged.
-                    drop(client);
-                    continue;
-                }
-                let mut cut = shared.subscribe();
-                tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(upstream).await else { return };
-                    tokio::select! {
-                        _ = copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut.wait_for(|s| s.1 != generation) => {}
+                let (mode, generation) = *shared.borrow();
+                let mut changes = shared.subscribe();
+                match mode {
+                    // Refused: closed before a byte is exchanged.
+                    Mode::Down => drop(client),
+                    // Held open, silent, until the next cut.
+                    Mode::Stalled => {
+                        tokio::spawn(async move {
+                            let _ = changes.wait_for(|s| s.1 != generation).await;
+                            drop(client);
+                        });
                     }
-                    // Dropping both streams closes both connections.
-                });
+                    Mode::Up => {
+                        tokio::spawn(async move {
+                            let Ok(mut server) = TcpStream::connect(upstream).await else { return };
+                            tokio::select! {
+                                _ = copy_bidirectional(&mut client, &mut server) => {}
+                                _ = changes.wait_for(|s| s.1 != generation || s.0 != Mode::Up) => {
+                                    // Stalled or cut: forward nothing more; hold both sockets until the cut.
+                                    let _ = changes.wait_for(|s| s.1 != generation).await;
+                                }
+                            }
+                            // Dropping both streams closes both connections.
+                        });
+                    }
+                }
             }
         });
         Ok(TcpProxy { addr, state, task })
@@ -50,14 +70,19 @@ impl TcpProxy {
         self.addr
     }
 
+    /// Stops forwarding but keeps every connection open (new ones are accepted and left silent).
+    pub(crate) fn stall(&self) {
+        self.state.send_modify(|s| s.0 = Mode::Stalled);
+    }
+
     /// Closes every open connection and refuses new ones until [`TcpProxy::restore`].
     pub(crate) fn cut(&self) {
-        self.state.send_modify(|s| *s = (false, s.1 + 1));
+        self.state.send_modify(|s| *s = (Mode::Down, s.1 + 1));
     }
 
     /// Forwards new connections again.
     pub(crate) fn restore(&self) {
-        self.state.send_modify(|s| s.0 = true);
+        self.state.send_modify(|s| s.0 = Mode::Up);
     }
 }
 

@@ -288,3 +288,37 @@ fn generator_reaches_paid_refunded_committed_and_unknown() {
     assert!(unknown > 50, "unknown {unknown}");
     assert!(final_states > 50, "final {final_states}");
 }
+
+proptest! {
+    /// Parsers of untrusted input return errors, never panic.
+    #[test]
+    fn parsers_never_panic(s in "\\PC{0,80}", bytes in "[a-zA-Z0-9:/\\[\\]@.?#%-]{0,40}") {
+        let _ = crate::HttpUrl::parse(&s);
+        let _ = crate::HttpUrl::parse(&format!("http://{bytes}"));
+        let _ = crate::HttpUrl::parse(&format!("https://{s}"));
+        let _ = Currency::parse(&s);
+        let _ = Money::parse(&s, Currency::SEK);
+        let _ = crate::TenantId::parse(&s);
+        let _ = Event::from_stored(&s, 0, serde_json::Value::String(s.clone()));
+    }
+
+    /// Money arithmetic agrees with decimal arithmetic, and refuses what it cannot represent.
+    #[test]
+    fn money_arithmetic(a in 0u64..100_000_000_000_000_000u64, b in 0u64..100_000_000_000_000_000u64) {
+        let (da, db) = (Decimal::new(a as i64, 2), Decimal::new(b as i64, 2));
+        let (ma, mb) = (Money::new(da, Currency::SEK), Money::new(db, Currency::SEK));
+        prop_assert_eq!(ma.is_ok(), da < Money::MAX_AMOUNT);
+        prop_assert_eq!(mb.is_ok(), db < Money::MAX_AMOUNT);
+        if let (Ok(ma), Ok(mb)) = (ma, mb) {
+            match ma.checked_add(&mb) {
+                Ok(sum) => prop_assert_eq!(sum.amount(), da + db),
+                Err(_) => prop_assert!(da + db >= Money::MAX_AMOUNT),
+            }
+            prop_assert_eq!(ma.checked_add(&mb).is_ok(), da + db < Money::MAX_AMOUNT);
+            match ma.checked_sub(&mb) {
+                Ok(diff) => prop_assert_eq!(diff.amount(), da - db),
+                Err(_) => prop_assert!(db > da),
+            }
+        }
+    }
+}

@@ -258,3 +258,13 @@ fn event_json_schema_generates() {
         assert!(text.contains(t), "schema mentions {t}");
     }
 }
+
+#[test]
+fn money_json_schema_matches_the_wire_shape() {
+    let schema = serde_json::to_value(schemars::schema_for!(Money)).unwrap();
+    let props = &schema["properties"];
+    assert_eq!(props["amount"]["type"], json!("string"), "{schema}");
+    assert!(props["currency"].is_object(), "{schema}");
+    let required = schema["required"].as_array().unwrap();
+    assert_eq!(required.len(), 2, "{schema}");
+}

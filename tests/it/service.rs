@@ -1,0 +1,288 @@
+//! seqrd end to end: the HTTP API, orchestration and workers against seqr-sim over HTTP, real Postgres (a fresh
+//! database per test) and real RabbitMQ. Background work is driven one round at a time (`Stack::poll`,
+//! `Relay::relay_once`); nothing sleeps to let a worker run.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::{
+    options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
+    types::FieldTable,
+    Connection, ConnectionProperties,
+};
+use reqwest::Method;
+use serde_json::{json, Value};
+use seqr_sim::{
+    faults::{FaultAction, FaultRule},
+    SimConfig,
+};
+use seqrd::{
+    config::{Config, RawConfig},
+    demo::invoice,
+    poller::Poller,
+    relay::Relay,
+    stack::{SeqrTarget, Stack},
+};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const REGISTERS: &[(&str, &str, &str)] = &[("acme", "north", "till-1"), ("acme", "south", "till-2")];
+
+fn config() -> Config {
+    let mut config = RawConfig::load(None, |k| std::env::var(k).ok()).and_then(RawConfig::resolve).expect("config from env");
+    config.exchange = format!("seqrd.test.{}", Uuid::now_v7().simple());
+    config
+}
+
+async fn stack(pool: PgPool, tenant: &str) -> Stack {
+    Stack::start(config(), pool, SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())), tenant, REGISTERS)
+        .await
+        .expect("stack starts")
+}
+
+async fn issue_paid(stack: &Stack, total: &str) -> String {
+    let (status, view) = stack.issue("till-1", invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", total, json!({})), json!([])).await.unwrap();
+    assert_eq!(status, 201, "{view}");
+    let id = view["id"].as_str().unwrap().to_owned();
+    let (status, body) = stack.phone("pay", &json!({"code": view["invoice_reference"], "shopper": "s1"})).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    stack.poll(id.parse().unwrap()).await.unwrap();
+    let view = stack.get(&format!("/v1/invoices/{id}")).await.unwrap();
+    assert_eq!(view["status"], "paid", "{view}");
+    id
+}
+
+fn fault(operation: &str, action: FaultAction) -> FaultRule {
+    FaultRule { operation: Some(operation.to_owned()), action, count: Some(1), probability: None, latency_ms: None }
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn general_payment_reaches_rabbitmq_in_order(pool: PgPool) {
+    let stack = stack(pool, "t1").await;
+    let amqp_url = stack.service.config.amqp_url.clone();
+    let exchange = stack.service.config.exchange.clone();
+    let connection = Connection::connect(&amqp_url, ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    seqrd::amqp::declare_exchange(&channel, &exchange).await.unwrap();
+    let queue = channel
+        .queue_declare("", QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() }, FieldTable::default())
+        .await
+        .unwrap();
+    // Bound to one store only: the other store's events must not arrive.
+    channel.queue_bind(queue.name().as_str(), &exchange, "t1.north.#", QueueBindOptions::default(), FieldTable::default()).await.unwrap();
+
+    let id = issue_paid(&stack, "149.90").await;
+    let (status, other) = stack.issue("till-2", invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "5.00", json!({})), json!([])).await.unwrap();
+    assert_eq!(status, 201, "{other}");
+
+    let mut relay = Relay::new(stack.service.engine.store().clone(), &amqp_url, &exchange, "relay");
+    while relay.relay_once().await.unwrap() > 0 {}
+
+    let mut consumer = channel.basic_consume(queue.name().as_str(), "t", BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default()).await.unwrap();
+    let stored = stack.service.engine.store().read_stream(id.parse().unwrap()).await.unwrap();
+    let mut received = Vec::new();
+    while received.len() < stored.len() {
+        let delivery = tokio::time::timeout(Duration::from_secs(10), consumer.next()).await.expect("message").unwrap().unwrap();
+        let body: Value = serde_json::from_slice(&delivery.data).unwrap();
+        assert_eq!(delivery.properties.message_id().as_ref().map(|s| s.as_str().to_owned()), Some(body["id"].as_str().unwrap().to_owned()));
+        assert_eq!(delivery.properties.content_type().as_ref().map(|s| s.as_str()), Some("application/json"));
+        assert_eq!(delivery.routing_key.as_str(), format!("t1.north.{}", body["type"].as_str().unwrap()));
+        assert_eq!(body["invoice_id"], id.as_str(), "only the north store's invoice");
+        received.push(body);
+    }
+    let types: Vec<_> = received.iter().map(|b| b["type"].as_str().unwrap().to_owned()).collect();
+    // The register first polled after the shopper paid: one observation, PAID.
+    assert_eq!(types, ["invoice_issued", "send_invoice_requested", "call_succeeded", "status_observed"]);
+    let versions: Vec<_> = received.iter().map(|b| b["version"].as_i64().unwrap()).collect();
+    assert_eq!(versions, [1, 2, 3, 4], "in order per invoice");
+    assert_eq!(received[3]["data"]["status"], "PAID");
+    stack.shutdown().await;
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn idempotency_key_semantics(pool: PgPool) {
+    let stack = stack(pool.clone(), "t1").await;
+    let body = json!({"terminal_id": "till-1", "invoice": invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "10.00", json!({"client_invoice_id": "A1"}))});
+    let (s1, first) = stack.call(Method::POST, "/v1/invoices", Some(&body), Some("key-1")).await.unwrap();
+    assert_eq!(s1, 201, "{first}");
+    let (s2, second) = stack.call(Method::POST, "/v1/invoices", Some(&body), Some("key-1")).await.unwrap();
+    assert_eq!((s2, &second), (201, &first), "same key, same body: the stored answer");
+    let invoices: i64 = sqlx::query_scalar("SELECT count(DISTINCT stream_id) FROM events").fetch_one(&pool).await.unwrap();
+    assert_eq!(invoices, 1, "nothing issued twice");
+    let mut other = body.clone();
+    other["invoice"]["client_invoice_id"] = json!("A2");
+    let (s3, e3) = stack.call(Method::POST, "/v1/invoices", Some(&other), Some("key-1")).await.unwrap();
+    assert_eq!((s3, e3["error"]["code"].as_str()), (422, Some("idempotency_key_reused")));
+
+    // A duplicate while the first is still running: 409. The first is held up inside SEQR (sim latency).
+    let id = issue_paid(&stack, "50.00").await;
+    stack.sim.as_ref().unwrap().add_fault(FaultRule { latency_ms: Some(1500), ..fault("refundPayment", FaultAction::Latency) });
+    let refund = json!({"amount": {"amount": "5.00", "currency": "SEK"}});
+    let path = format!("/v1/invoices/{id}/refunds");
+    let slow = stack.call(Method::POST, &path, Some(&refund), Some("refund-1"));
+    let duplicate = async {
+        // Wait (without sleeping a fixed time) until the first request has claimed its key.
+        loop {
+            let claimed: Option<String> = sqlx::query_scalar("SELECT state FROM idempotency_keys WHERE idempotency_key = 'refund-1'")
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+            if claimed.is_some() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        stack.call(Method::POST, &path, Some(&refund), Some("refund-1")).await.unwrap()
+    };
+    let ((s_first, first), (s_dup, dup)) = tokio::join!(async { slow.await.unwrap() }, duplicate);
+    assert_eq!(s_first, 200, "{first}");
+    assert_eq!((s_dup, dup["error"]["code"].as_str()), (409, Some("idempotency_key_in_use")));
+    let (s_again, again) = stack.call(Method::POST, &path, Some(&refund), Some("refund-1")).await.unwrap();
+    assert_eq!((s_again, &again), (200, &first));
+    let view = stack.get(&format!("/v1/invoices/{id}")).await.unwrap();
+    assert_eq!(view["refunded"]["amount"], "5.00", "refunded once");
+    stack.shutdown().await;
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn tenants_are_isolated_and_bad_input_is_typed(pool: PgPool) {
+    let stack = stack(pool.clone(), "t1").await;
+    let id = issue_paid(&stack, "20.00").await;
+    seqrd::api::auth::ensure_tenant(&pool, "t2", "other").await.unwrap();
+    let other = seqrd::api::auth::create_api_key(&pool, "t2", None).await.unwrap();
+    let (status, body) = stack.call_as(&other, Method::GET, &format!("/v1/invoices/{id}"), None, None).await.unwrap();
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    let refund = json!({"amount": {"amount": "1.00", "currency": "SEK"}});
+    let (status, _) = stack.call_as(&other, Method::POST, &format!("/v1/invoices/{id}/refunds"), Some(&refund), None).await.unwrap();
+    assert_eq!(status, 404);
+    let (status, _) = stack.call_as(&other, Method::GET, &format!("/v1/invoices/{id}/events"), None, None).await.unwrap();
+    assert_eq!(status, 404);
+    // A key for one store cannot issue at another store's register.
+    let north = seqrd::api::auth::create_api_key(&pool, "t1", Some(&["north".to_owned()])).await.unwrap();
+    let body = json!({"terminal_id": "till-2", "invoice": invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "1.00", json!({}))});
+    let (status, e) = stack.call_as(&north, Method::POST, "/v1/invoices", Some(&body), None).await.unwrap();
+    assert_eq!((status, e["error"]["code"].as_str()), (422, Some("unknown_terminal")));
+    let view = stack.get(&format!("/v1/invoices/{id}")).await.unwrap();
+    assert_eq!(view["refunded"]["amount"], "0.00", "the other tenant changed nothing");
+    assert!(!view.to_string().contains("terminal-pw") && !view.to_string().contains("password"), "no credentials in the API");
+
+    // Bad input: typed errors, nothing written.
+    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
+    let raw = stack.http.post(format!("{}/v1/invoices", stack.api)).bearer_auth(&stack.key).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    assert_eq!(raw.status().as_u16(), 400);
+    let (status, e) = stack.post(&format!("/v1/invoices/{id}/refunds"), &json!({"amount": {"amount": "1.00", "currency": "EUR"}})).await.unwrap();
+    assert_eq!((status, e["error"]["code"].as_str()), (422, Some("currency_mismatch")));
+    let (status, e) = stack.post(&format!("/v1/invoices/{id}/refunds"), &json!({"amount": {"amount": "20.01", "currency": "SEK"}})).await.unwrap();
+    assert_eq!((status, e["error"]["code"].as_str()), (422, Some("refund_exceeds_paid")));
+    let (status, e) = stack.post(&format!("/v1/invoices/{id}/commit"), &json!({"amount": {"amount": "1.00", "currency": "SEK"}})).await.unwrap();
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("invoice_not_reserved")));
+    let (status, _) = stack.call_as("sk_wrong", Method::GET, &format!("/v1/invoices/{id}"), None, None).await.unwrap();
+    assert_eq!(status, 401);
+    let huge = "x".repeat(seqrd::api::MAX_BODY_BYTES + 1);
+    let raw = stack.http.post(format!("{}/v1/invoices", stack.api)).bearer_auth(&stack.key).header("content-type", "application/json").body(huge).send().await.unwrap();
+    assert_eq!(raw.status().as_u16(), 413);
+    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
+    assert_eq!(events_before, events_after);
+    stack.shutdown().await;
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn unknown_outcomes_are_resolved_and_money_calls_never_repeated(pool: PgPool) {
+    let stack = stack(pool.clone(), "t1").await;
+    let sim = stack.sim.as_ref().unwrap();
+
+    // Cancel: the answer is lost after SEQR canceled; the worker repeats the harmless cancel (95) and resolves it.
+    let (status, view) = stack.issue("till-1", invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "30.00", json!({})), json!([])).await.unwrap();
+    assert_eq!(status, 201);
+    let cancel_id = view["id"].as_str().unwrap().to_owned();
+    sim.add_fault(fault("cancelInvoice", FaultAction::DropAfter));
+    let (status, view) = stack.post(&format!("/v1/invoices/{cancel_id}/cancel"), &json!({})).await.unwrap();
+    assert_eq!(status, 202, "{view}");
+    assert_eq!(view["calls"].as_array().unwrap().last().unwrap()["state"], "unknown");
+    stack.poll(cancel_id.parse().unwrap()).await.unwrap();
+    let view = stack.get(&format!("/v1/invoices/{cancel_id}")).await.unwrap();
+    assert_eq!(view["status"], "canceled", "{view}");
+
+    // Refund: the answer is lost after SEQR refunded. It is never repeated: the amount stays in flight and blocks
+    // over-refunding until finance resolves it.
+    let id = issue_paid(&stack, "100.00").await;
+    sim.add_fault(fault("refundPayment", FaultAction::DropAfter));
+    let (status, view) = stack.post(&format!("/v1/invoices/{id}/refunds"), &json!({"amount": {"amount": "60.00", "currency": "SEK"}})).await.unwrap();
+    assert_eq!(status, 202, "{view}");
+    assert_eq!(view["refunds_in_flight"]["amount"], "60.00");
+    let (status, e) = stack.post(&format!("/v1/invoices/{id}/refunds"), &json!({"amount": {"amount": "50.00", "currency": "SEK"}})).await.unwrap();
+    assert_eq!((status, e["error"]["code"].as_str()), (422, Some("refund_exceeds_paid")));
+    stack.poll(id.parse().unwrap()).await.ok();
+    let ledger_refunds: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'refund_requested'").fetch_one(&pool).await.unwrap();
+    assert_eq!(ledger_refunds, 1, "the refund was not repeated by the worker");
+    let sim_refunds = sim.with_engine(|e, _| e.ledger().iter().filter(|l| l.kind == "REFUND").count());
+    assert_eq!(sim_refunds, 1, "SEQR saw one refund");
+    let call = view["calls"].as_array().unwrap().last().unwrap()["call_id"].as_str().unwrap().to_owned();
+    let (status, view) = stack
+        .post(&format!("/v1/invoices/{id}/calls/{call}/resolve"), &json!({"outcome": "succeeded", "note": "in STD_RECON_003"}))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["refunded"]["amount"], "60.00");
+
+    // Commit: the answer is lost after SEQR committed; the next status (PAID) resolves it.
+    let body = invoice("RESERVATION_REQUIRED", "NO_ACKNOWLEDGMENT", "80.00", json!({"commit_reservation_timeout": 600}));
+    let (_, view) = stack.issue("till-2", body, json!([])).await.unwrap();
+    let rid = view["id"].as_str().unwrap().to_owned();
+    stack.phone("pay", &json!({"code": view["invoice_reference"], "shopper": "s2"})).await.unwrap();
+    stack.poll(rid.parse().unwrap()).await.unwrap();
+    sim.add_fault(fault("commitReservation", FaultAction::DropAfter));
+    let (status, _) = stack.post(&format!("/v1/invoices/{rid}/commit"), &json!({"amount": {"amount": "70.00", "currency": "SEK"}})).await.unwrap();
+    assert_eq!(status, 202);
+    stack.poll(rid.parse().unwrap()).await.unwrap();
+    let view = stack.get(&format!("/v1/invoices/{rid}")).await.unwrap();
+    assert_eq!((view["status"].as_str(), view["paid"]["amount"].as_str()), (Some("paid"), Some("70.00")), "{view}");
+
+    // SEQR busy on sendInvoice: definitely not done, never retried, answered at once as a SEQR rejection.
+    sim.add_fault(fault("sendInvoice", FaultAction::SystemBusy));
+    let (status, e) = stack.issue("till-1", invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "1.00", json!({})), json!([])).await.unwrap();
+    assert_eq!((status, e["error"]["code"].as_str(), e["error"]["seqr_result_code"].as_i64()), (422, Some("seqr_rejected"), Some(93)));
+    stack.shutdown().await;
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn two_instances_share_polling_and_take_over_expired_leases(pool: PgPool) {
+    let stack = stack(pool.clone(), "t1").await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let terminal = if i % 2 == 0 { "till-1" } else { "till-2" };
+        let (status, view) = stack.issue(terminal, invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "3.00", json!({})), json!([])).await.unwrap();
+        assert_eq!(status, 201);
+        ids.push(view["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+    }
+    sqlx::query("UPDATE poll_jobs SET due_at = now()").execute(&pool).await.unwrap();
+    let a = Poller::new(stack.service.clone(), "instance-a");
+    let b = Poller::new(stack.service.clone(), "instance-b");
+    let (ra, rb) = tokio::join!(a.poll_once(), b.poll_once());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let mut all: Vec<Uuid> = ra.invoices.iter().chain(&rb.invoices).copied().collect();
+    all.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(all, expected, "every invoice polled exactly once between the two instances");
+    assert_eq!(ra.polls + rb.polls, ids.len());
+
+    // A registered terminal holds one open invoice: SEQR canceled all but the last of each register, and those
+    // need no more polling.
+    let open: i64 = sqlx::query_scalar("SELECT count(*) FROM poll_jobs").fetch_one(&pool).await.unwrap();
+    assert_eq!(open, 2);
+
+    // A crashed instance holds leases that expire; the other carries on.
+    sqlx::query("UPDATE poll_jobs SET due_at = now()").execute(&pool).await.unwrap();
+    let dead = seqrd::jobs::lease(&pool, "crashed", 100, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(dead.len(), 2);
+    assert_eq!(b.poll_once().await.unwrap().attended, 0, "live leases are respected");
+    // Time passes: the crashed instance's leases run out.
+    sqlx::query("UPDATE poll_jobs SET lease_until = now() - interval '1 second' WHERE lease_owner = 'crashed'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let taken = b.poll_once().await.unwrap();
+    assert_eq!(taken.attended, 2, "the expired leases were taken over");
+    stack.shutdown().await;
+}
