@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use domain::event::{
-    CallOutcomeUnknown, CallRejected, CallResolved, CallSucceeded, CancelRequested, CommitRequested,
-    InvoiceIssued, InvoiceUpdateRequested, ReceiptSubmitRequested, RefundRequested, ReservationExpired,
-    SendInvoiceRequested, StatusObserved, EVENT_TYPES,
+    CallOutcomeUnknown, CallRejected, CallResolved, CallSucceeded, CancelRequested, CommitRequested, InvoiceIssued,
+    InvoiceUpdateRequested, ReceiptSubmitRequested, RefundRequested, ReservationExpired, SendInvoiceRequested,
+    StatusObserved, EVENT_TYPES,
 };
 use domain::Event;
 use serde_json::Value;
@@ -131,10 +131,11 @@ fn real_events_validate_against_their_schema() -> anyhow::Result<()> {
 
     for event in &events {
         let schema = committed(event.event_type())?;
-        let validator =
-            jsonschema::validator_for(&schema).map_err(|e| anyhow::anyhow!("{}: bad schema: {e}", event.event_type()))?;
+        let validator = jsonschema::validator_for(&schema)
+            .map_err(|e| anyhow::anyhow!("{}: bad schema: {e}", event.event_type()))?;
         let data = event.to_data();
-        let errors: Vec<String> = validator.iter_errors(&data).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let errors: Vec<String> =
+            validator.iter_errors(&data).map(|e| format!("{} at {}", e, e.instance_path())).collect();
         assert!(errors.is_empty(), "{} does not validate: {errors:#?}\n{data:#}", event.event_type());
 
         // The schema is not vacuous: data without its required `at` is refused.

@@ -1,15 +1,18 @@
+//! The one integration-test binary: store, projections, relay and schemas, seqr-sim flows and faults, the zeep
+//! client, and seqrd end to end.
+#![allow(clippy::type_complexity)] // tuple rows read back from SQL
 
-mod store_events;
-mod store_projections;
+#[path = "support/amqp_proxy.rs"]
+mod amqp_proxy;
+mod event_schemas;
+mod relay;
+#[path = "support/sample_events.rs"]
+mod sample_events;
+mod service;
 mod sim_errors;
 mod sim_faults;
 mod sim_flows;
 mod sim_support;
 mod sim_zeep;
-mod event_schemas;
-mod relay;
-#[path = "support/amqp_proxy.rs"]
-mod amqp_proxy;
-#[path = "support/sample_events.rs"]
-mod sample_events;
-mod service;
+mod store_events;
+mod store_projections;

@@ -85,10 +85,29 @@ impl Feed {
         Ok(consumer)
     }
 
+    /// Deletes the exchange now (the queues go with the connection); [`Drop`] does it too, also on failure.
     async fn delete(self) -> anyhow::Result<()> {
         self.channel.exchange_delete(&self.exchange, ExchangeDeleteOptions::default()).await?;
-        self.connection.close(200, "done").await?;
         Ok(())
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        // Runs while a failed test unwinds too, so no test exchange is left behind. It needs its own runtime:
+        // the test's may be shutting down.
+        let exchange = self.exchange.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let connection = Connection::connect(&amqp_url(), ConnectionProperties::default()).await?;
+                let channel = connection.create_channel().await?;
+                channel.exchange_delete(&exchange, ExchangeDeleteOptions::default()).await?;
+                connection.close(200, "done").await?;
+                anyhow::Ok(())
+            })
+        })
+        .join();
     }
 }
 
@@ -223,8 +242,8 @@ async fn relay_until(relay: &mut Relay, target: Checkpoint) -> anyhow::Result<us
         if relay.checkpoint().await? >= target {
             return Ok(total);
         }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the relay did not reach {target:?}");
         if n == 0 {
-            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the relay did not reach {target:?}");
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
@@ -295,8 +314,7 @@ fn check_message(received: &Received, event: &StoredEvent) {
     assert_eq!(b["correlation_id"], correlation, "{what}");
     assert_eq!(b["causation_id"], serde_json::json!(event.metadata.causation_id), "{what}");
     assert_eq!(b["data"], event.data, "{what}: data is the stored payload");
-    let recorded: chrono::DateTime<chrono::Utc> =
-        serde_json::from_value(b["recorded_at"].clone()).unwrap_or_default();
+    let recorded: chrono::DateTime<chrono::Utc> = serde_json::from_value(b["recorded_at"].clone()).unwrap_or_default();
     assert_eq!(recorded, event.recorded_at, "{what}: recorded_at");
 }
 
@@ -334,11 +352,11 @@ async fn every_event_arrives_once_in_order_with_its_properties(pool: PgPool) -> 
     let mut everything = feed.consume("#").await?;
     let mut store_9 = feed.consume("acme.store_9.#").await?;
 
-    let invoices =
-        [(Uuid::now_v7(), scope("acme", "store_7")?), (Uuid::now_v7(), scope("acme", "store_7")?), (
-            Uuid::now_v7(),
-            scope("acme", "store_9")?,
-        )];
+    let invoices = [
+        (Uuid::now_v7(), scope("acme", "store_7")?),
+        (Uuid::now_v7(), scope("acme", "store_7")?),
+        (Uuid::now_v7(), scope("acme", "store_9")?),
+    ];
     let events = append_invoices(&store, &invoices, 2).await?;
     assert_eq!(events.len(), 3 * 14);
 
@@ -360,18 +378,16 @@ async fn every_event_arrives_once_in_order_with_its_properties(pool: PgPool) -> 
     // In order per invoice: the raw arrival order already has increasing versions per invoice.
     let mut arrival: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for r in &received {
-        arrival.entry(r.body["invoice_id"].as_str().unwrap_or_default().to_owned()).or_default().push(
-            r.body["version"].as_i64().unwrap_or_default(),
-        );
+        arrival
+            .entry(r.body["invoice_id"].as_str().unwrap_or_default().to_owned())
+            .or_default()
+            .push(r.body["version"].as_i64().unwrap_or_default());
     }
     assert_eq!(arrival, expected_versions(&events), "per invoice, versions 1..=n in order");
 
     let only_store_9 = take(&mut store_9, 14).await?;
-    let store_9_ids: HashSet<Uuid> = events
-        .iter()
-        .filter(|e| e.scope.store_id.as_deref() == Some("store_9"))
-        .map(|e| e.event_id)
-        .collect();
+    let store_9_ids: HashSet<Uuid> =
+        events.iter().filter(|e| e.scope.store_id.as_deref() == Some("store_9")).map(|e| e.event_id).collect();
     assert_eq!(only_store_9.iter().map(|r| r.id).collect::<HashSet<_>>(), store_9_ids);
     assert!(
         next(&mut store_9, Duration::from_millis(300)).await?.is_none(),
@@ -484,5 +500,53 @@ async fn a_new_relay_resumes_from_the_stored_checkpoint(pool: PgPool) -> anyhow:
     // A relay under another name has its own checkpoint and starts from the beginning.
     let other = Relay::new(store, &amqp_url(), &feed.exchange, "relay-2");
     assert_eq!(other.checkpoint().await?, Checkpoint::START);
+    feed.delete().await
+}
+
+/// Runs `relay.run` on a task until the returned sender fires (or is dropped).
+fn spawn_run(mut relay: Relay) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), RelayError>>) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        relay
+            .run(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    (stop, task)
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn in_a_fleet_one_relay_publishes_and_another_takes_over(pool: PgPool) -> anyhow::Result<()> {
+    let store = EventStore::new(pool);
+    let feed = Feed::new().await?;
+    let mut consumer = feed.consume("#").await?;
+    let relay = || Relay::new(store.clone(), &amqp_url(), &feed.exchange, "relay").with_batch_size(5);
+    let (stop_a, a) = spawn_run(relay());
+    let (stop_b, b) = spawn_run(relay());
+
+    // Appends wake the active relay; the standby must not publish the same events again.
+    let invoices = [(Uuid::now_v7(), scope("acme", "store_7")?), (Uuid::now_v7(), scope("acme", "store_8")?)];
+    let first = append_invoices(&store, &invoices, 2).await?;
+    let received = take(&mut consumer, first.len()).await?;
+    assert!(next(&mut consumer, Duration::from_millis(300)).await?.is_none(), "no event is published twice");
+    let ids: HashSet<Uuid> = received.iter().map(|r| r.id).collect();
+    assert_eq!(ids, first.iter().map(|e| e.event_id).collect::<HashSet<_>>());
+    assert_eq!(accepted_versions(&received), expected_versions(&first));
+
+    // One of them stops (releasing the lock if it held it); the other publishes what comes next.
+    let _ = stop_a.send(());
+    a.await??;
+    let more = [(Uuid::now_v7(), scope("acme", "store_9")?)];
+    let second = append_invoices(&store, &more, 3).await?;
+    let received = take(&mut consumer, second.len()).await?;
+    let ids: HashSet<Uuid> = received.iter().map(|r| r.id).collect();
+    assert_eq!(ids, second.iter().map(|e| e.event_id).collect::<HashSet<_>>());
+
+    let _ = stop_b.send(());
+    b.await??;
+    let all: Vec<StoredEvent> = first.iter().chain(&second).cloned().collect();
+    let checkpoint = Relay::new(store.clone(), &amqp_url(), &feed.exchange, "relay").checkpoint().await?;
+    assert_eq!(checkpoint, last_checkpoint(&all));
     feed.delete().await
 }

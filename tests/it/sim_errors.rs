@@ -37,7 +37,11 @@ async fn terminal_authentication_codes() {
     let short = Some(Credentials::terminal("shortpw", "abc").context("t", None));
     let r = env
         .client
-        .send_invoice(SendInvoiceRequest { context: short, invoice: Some(invoice("1", AcknowledgmentMode::NoAcknowledgment)), tokens: vec![] })
+        .send_invoice(SendInvoiceRequest {
+            context: short,
+            invoice: Some(invoice("1", AcknowledgmentMode::NoAcknowledgment)),
+            tokens: vec![],
+        })
         .await;
     assert_eq!(code(r), ResultCode::AccessDenied);
     // Unknown reference for this terminal.
@@ -54,9 +58,15 @@ async fn reseller_authentication_codes() {
         name: None,
     };
     let wrong = Credentials::reseller(seqr_sim::DEFAULT_RESELLER_ID, seqr_sim::DEFAULT_RESELLER_USER_ID, "bad");
-    assert_eq!(code(env.client.register_terminal(reg(wrong.context("t", None))).await), ResultCode::AuthenticationFailed);
+    assert_eq!(
+        code(env.client.register_terminal(reg(wrong.context("t", None))).await),
+        ResultCode::AuthenticationFailed
+    );
     let unknown = Credentials::reseller("nobody", "9900", "pw");
-    assert_eq!(code(env.client.register_terminal(reg(unknown.context("t", None))).await), ResultCode::InitiatorPrincipalNotFound);
+    assert_eq!(
+        code(env.client.register_terminal(reg(unknown.context("t", None))).await),
+        ResultCode::InitiatorPrincipalNotFound
+    );
     let r = env
         .client
         .mark_transaction_period(MarkTransactionPeriodRequest {
@@ -123,7 +133,8 @@ async fn refund_and_receipt_codes() {
     assert_eq!(status, 200);
     assert_eq!(code(env.client.refund_payment(refund(&ers, sek("1"))).await), ResultCode::ResellerNotAllowedToDoRefund);
 
-    let receipt = SubmitPaymentReceiptRequest { context: env.ctx(), ers_reference: Some("nope".into()), receipt_document: None };
+    let receipt =
+        SubmitPaymentReceiptRequest { context: env.ctx(), ers_reference: Some("nope".into()), receipt_document: None };
     assert_eq!(code(env.client.submit_payment_receipt(receipt).await), ResultCode::InvalidErsReference);
 }
 

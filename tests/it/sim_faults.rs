@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use seqr_client::{CallError, ClientConfig, RetryPolicy, SeqrClient};
-use seqr_wire::{AcknowledgmentMode, FaultCode, GetPaymentStatusRequest, InvoiceStatus, ResultCode, SendInvoiceRequest};
+use seqr_wire::{
+    AcknowledgmentMode, FaultCode, GetPaymentStatusRequest, InvoiceStatus, ResultCode, SendInvoiceRequest,
+};
 use serde_json::json;
 
 use crate::sim_support::{invoice, SimEnv};
@@ -28,7 +30,9 @@ async fn unparseable_unknown_or_foreign_requests_get_a_soap_client_fault() {
     let env_close = "</soapenv:Body></soapenv:Envelope>";
     for body in [
         "this is not xml".to_owned(),
-        format!(r#"{env_open}<ext:noSuchOperation xmlns:ext="http://external.interfaces.ers.seamless.com/"/>{env_close}"#),
+        format!(
+            r#"{env_open}<ext:noSuchOperation xmlns:ext="http://external.interfaces.ers.seamless.com/"/>{env_close}"#
+        ),
         format!(r#"{env_open}<ext:sendInvoice xmlns:ext="urn:wrong"/>{env_close}"#),
     ] {
         let (status, ct, text) = raw_post(&env, &body).await;
@@ -81,7 +85,11 @@ async fn wsdl_addresses_follow_the_host_header() {
 
 fn fast_client(env: &SimEnv) -> SeqrClient {
     let mut cfg = ClientConfig::new(env.sim.soap_url());
-    cfg.retry = RetryPolicy { max_attempts: 3, initial_backoff: Duration::from_millis(5), max_backoff: Duration::from_millis(20) };
+    cfg.retry = RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+    };
     SeqrClient::new(cfg).unwrap()
 }
 
@@ -173,7 +181,11 @@ async fn reads_are_retried_but_writes_are_not() {
     let env = SimEnv::start().await;
     let client = fast_client(&env);
     let reference = env.send(invoice("10", AcknowledgmentMode::NoAcknowledgment)).await;
-    let gps = || GetPaymentStatusRequest { context: env.ctx(), invoice_reference: Some(reference.clone()), invoice_version: 0 };
+    let gps = || GetPaymentStatusRequest {
+        context: env.ctx(),
+        invoice_reference: Some(reference.clone()),
+        invoice_version: 0,
+    };
     env.control_ok("/sim/faults", json!({"operation": "getPaymentStatus", "action": "system_busy", "count": 1})).await;
     env.control_ok("/sim/faults", json!({"operation": "getPaymentStatus", "action": "drop_after", "count": 1})).await;
     let s = client.get_payment_status(gps()).await.expect("retried until it succeeds");
@@ -188,7 +200,11 @@ async fn reads_are_retried_but_writes_are_not() {
 
     env.control_ok("/sim/faults", json!({"operation": "sendInvoice", "action": "system_busy", "count": 1})).await;
     let e = client
-        .send_invoice(SendInvoiceRequest { context: env.ctx(), invoice: Some(invoice("1", AcknowledgmentMode::NoAcknowledgment)), tokens: vec![] })
+        .send_invoice(SendInvoiceRequest {
+            context: env.ctx(),
+            invoice: Some(invoice("1", AcknowledgmentMode::NoAcknowledgment)),
+            tokens: vec![],
+        })
         .await
         .unwrap_err();
     assert_eq!(e.result_code(), Some(ResultCode::SystemBusy), "a write is sent once");
@@ -201,10 +217,17 @@ async fn latency_beyond_the_client_timeout_is_an_after_send_timeout() {
     cfg.timeouts.get_payment_status = Duration::from_millis(300);
     cfg.retry = RetryPolicy::NONE;
     let client = SeqrClient::new(cfg).unwrap();
-    env.control_ok("/sim/faults", json!({"operation": "getPaymentStatus", "action": "latency", "latency_ms": 3000, "count": 1}))
-        .await;
+    env.control_ok(
+        "/sim/faults",
+        json!({"operation": "getPaymentStatus", "action": "latency", "latency_ms": 3000, "count": 1}),
+    )
+    .await;
     let e = client
-        .get_payment_status(GetPaymentStatusRequest { context: env.ctx(), invoice_reference: Some("1".into()), invoice_version: 0 })
+        .get_payment_status(GetPaymentStatusRequest {
+            context: env.ctx(),
+            invoice_reference: Some("1".into()),
+            invoice_version: 0,
+        })
         .await
         .unwrap_err();
     assert!(matches!(e, CallError::TransportAfterSend { timed_out: true, .. }), "{e:?}");

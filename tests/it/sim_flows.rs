@@ -14,7 +14,12 @@ use serde_json::json;
 use crate::sim_support::{invoice, sek, Receiver, SimEnv};
 
 fn card(value: &str, status: TokenStatus) -> CustomerToken {
-    CustomerToken { description: Some("Club card".into()), id: Some("X_CARD".into()), status, value: Some(value.into()) }
+    CustomerToken {
+        description: Some("Club card".into()),
+        id: Some("X_CARD".into()),
+        status,
+        value: Some(value.into()),
+    }
 }
 
 #[tokio::test]
@@ -105,7 +110,10 @@ async fn loyalty_card_swiped_before_scanning_overrides_the_remembered_card() {
     let env = SimEnv::start().await;
     env.control_ok("/sim/shoppers/dave/cards", json!({"id": "X_CARD", "value": "OLD-CARD"})).await;
     let reference = env
-        .send_with_tokens(invoice("100", AcknowledgmentMode::RequireAcknowledgment), vec![card("NEW-CARD", TokenStatus::Used)])
+        .send_with_tokens(
+            invoice("100", AcknowledgmentMode::RequireAcknowledgment),
+            vec![card("NEW-CARD", TokenStatus::Used)],
+        )
         .await;
     let scan = env.control_ok("/sim/phone/scan", json!({"code": reference, "shopper": "dave"})).await;
     assert_eq!(scan["awaiting_acknowledgment"], true);
@@ -246,7 +254,9 @@ async fn in_app_payment_opens_back_url_and_notifies() {
     inv.notification_url = Some(format!("{}/seqr/notify?order=7", rx.url));
     let reference = env.send(inv.clone()).await;
     // The app is launched from the merchant's app: no scan, straight to the PIN.
-    let paid = env.control_ok("/sim/phone/pay", json!({"code": format!("seqr-demo://SEQR.SE/R{reference}"), "pin": "1234"})).await;
+    let paid = env
+        .control_ok("/sim/phone/pay", json!({"code": format!("seqr-demo://SEQR.SE/R{reference}"), "pin": "1234"}))
+        .await;
     assert_eq!(paid["back_url"], "myapp://done?order=7");
     let (path, body) = rx.next().await;
     assert_eq!(path, "/seqr/notify?order=7");
@@ -378,7 +388,10 @@ async fn report_not_ready_then_reconciliation_reports() {
     assert!(text.contains("<SalesCount>2</SalesCount>\n<SalesTotal>100.00000</SalesTotal>"), "{text}");
     let details = env.client.execute_report(report("Reconciliation/STD_RECON_003.xml", p)).await.expect("details");
     let text = details.report.and_then(|r| r.content_string).unwrap();
-    assert!(text.contains(&format!("<SalesAmount>93.31000</SalesAmount>\n<ErsReference>{ers}</ErsReference>")), "{text}");
+    assert!(
+        text.contains(&format!("<SalesAmount>93.31000</SalesAmount>\n<ErsReference>{ers}</ErsReference>")),
+        "{text}"
+    );
 
     // Per-terminal reconciliation needs TERMINALID on markTransactionPeriod.
     let tid = seqr_sim::DEFAULT_TERMINAL_ID.to_owned();
@@ -391,7 +404,10 @@ async fn report_not_ready_then_reconciliation_reports() {
         .await
         .unwrap();
     env.control_ok("/sim/clock/advance", json!({"seconds": 3})).await;
-    let tp = vec![("transactionPeriodId".to_owned(), tmark.transaction_period_id.unwrap()), ("TERMINALID".to_owned(), tid.clone())];
+    let tp = vec![
+        ("transactionPeriodId".to_owned(), tmark.transaction_period_id.unwrap()),
+        ("TERMINALID".to_owned(), tid.clone()),
+    ];
     let t = env.client.execute_report(report("Reconciliation/STD_RECON_006.xml", tp)).await.expect("terminal report");
     let text = t.report.and_then(|r| r.content_string).unwrap();
     assert!(text.contains(&format!("<TerminalId>{tid}</TerminalId>")), "{text}");
@@ -431,7 +447,11 @@ async fn registered_terminal_lifecycle_with_seqr_id_sticker() {
     let first = env.client.send_invoice(send()).await.unwrap().invoice_reference.unwrap();
     let second = env.client.send_invoice(send()).await.unwrap().invoice_reference.unwrap();
     // One open invoice per registered terminal: the second cancelled the first.
-    let gps = |r: &str| GetPaymentStatusRequest { context: ctx.clone(), invoice_reference: Some(r.to_owned()), invoice_version: 0 };
+    let gps = |r: &str| GetPaymentStatusRequest {
+        context: ctx.clone(),
+        invoice_reference: Some(r.to_owned()),
+        invoice_version: 0,
+    };
     assert_eq!(env.client.get_payment_status(gps(&first)).await.unwrap().status, Some(InvoiceStatus::Canceled));
     // The shopper scans the static sticker and gets the open invoice.
     let scan = env.control_ok("/sim/phone/scan", json!({"code": "HTTP://SEQR.SE/Q0039394857311223"})).await;

@@ -78,7 +78,8 @@ impl SimEnv {
 
     /// POSTs JSON to the control API; returns status and body.
     pub(crate) async fn control(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self.http.post(format!("{}{path}", self.sim.base_url())).json(&body).send().await.expect("control call");
+        let r =
+            self.http.post(format!("{}{path}", self.sim.base_url())).json(&body).send().await.expect("control call");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }

@@ -125,7 +125,11 @@ fn story(kind: Story, n: usize, terminal: &str, t0: DateTime<Utc>) -> Vec<Vec<Ev
                 title: None,
                 rows: Vec::new(),
             })]);
-            commands.push(vec![done(3601, refund, CallSuccess::Refunded { ers_reference: Some(format!("REF{n:06}")) })]);
+            commands.push(vec![done(
+                3601,
+                refund,
+                CallSuccess::Refunded { ers_reference: Some(format!("REF{n:06}")) },
+            )]);
         }
         Story::Canceled => {
             let cancel = CallId(Uuid::now_v7());
@@ -218,9 +222,8 @@ async fn snapshot(pool: &PgPool) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let views = sqlx::query_scalar("SELECT row_to_json(v)::text FROM invoice_view v ORDER BY invoice_id")
         .fetch_all(pool)
         .await?;
-    let ledger = sqlx::query_scalar("SELECT row_to_json(l)::text FROM ledger l ORDER BY event_id")
-        .fetch_all(pool)
-        .await?;
+    let ledger =
+        sqlx::query_scalar("SELECT row_to_json(l)::text FROM ledger l ORDER BY event_id").fetch_all(pool).await?;
     Ok((views, ledger))
 }
 
@@ -254,8 +257,14 @@ async fn invoice_view_and_ledger_follow_the_events(pool: PgPool) -> anyhow::Resu
         view(stream_of(&paid)).await?,
         ("paid".into(), Some("PAID".into()), "SEK".into(), dec("30.00"), Some(dec("101.50")))
     );
-    assert_eq!(view(stream_of(&reserved)).await?, ("paid".into(), Some("PAID".into()), "SEK".into(), dec("0.00"), Some(dec("50.00"))));
-    assert_eq!(view(stream_of(&canceled)).await?, ("canceled".into(), Some("ISSUED".into()), "SEK".into(), dec("0.00"), None));
+    assert_eq!(
+        view(stream_of(&reserved)).await?,
+        ("paid".into(), Some("PAID".into()), "SEK".into(), dec("0.00"), Some(dec("50.00")))
+    );
+    assert_eq!(
+        view(stream_of(&canceled)).await?,
+        ("canceled".into(), Some("ISSUED".into()), "SEK".into(), dec("0.00"), None)
+    );
 
     let (reference, qr, ers, version, paid_at, terminal, stream_version): (
         Option<String>,
@@ -279,11 +288,10 @@ async fn invoice_view_and_ledger_follow_the_events(pool: PgPool) -> anyhow::Resu
     assert_eq!(paid_at, Some(t0() + chrono::Duration::seconds(19)));
 
     // The ledger: payments positive, refunds negative, by terminal and UTC business date.
-    let ledger: Vec<(String, String, chrono::NaiveDate, rust_decimal::Decimal, Option<String>)> = sqlx::query_as(
-        "SELECT terminal_id, kind, business_date, amount, ers_reference FROM ledger ORDER BY position",
-    )
-    .fetch_all(&pool)
-    .await?;
+    let ledger: Vec<(String, String, chrono::NaiveDate, rust_decimal::Decimal, Option<String>)> =
+        sqlx::query_as("SELECT terminal_id, kind, business_date, amount, ers_reference FROM ledger ORDER BY position")
+            .fetch_all(&pool)
+            .await?;
     let day = t0().date_naive();
     let next_day = day.succ_opt().unwrap();
     assert_eq!(
@@ -316,7 +324,8 @@ async fn rebuilding_from_the_first_event_yields_identical_rows(pool: PgPool) -> 
     assert_eq!(snapshot(&pool).await?, first, "rebuild with the same batches");
 
     // Another batch size folds to the same rows too.
-    let large = Subscription::new(store.clone(), InvoiceProjection, SubscriptionConfig::new(10_000, Duration::from_secs(3600)));
+    let large =
+        Subscription::new(store.clone(), InvoiceProjection, SubscriptionConfig::new(10_000, Duration::from_secs(3600)));
     large.rebuild().await?;
     assert_eq!(snapshot(&pool).await?, first, "rebuild in one batch");
     Ok(())
@@ -412,9 +421,8 @@ async fn a_subscription_never_passes_an_open_lower_transaction(pool: PgPool) -> 
     tx_a.commit().await?;
     let caught_up = sub.catch_up_to(head_b).await?;
     assert_eq!(caught_up.events, 1 + 7, "A's event and B's seven events, nothing skipped");
-    let positions: Vec<i64> = sqlx::query_scalar("SELECT last_position FROM invoice_view ORDER BY last_position")
-        .fetch_all(&pool)
-        .await?;
+    let positions: Vec<i64> =
+        sqlx::query_scalar("SELECT last_position FROM invoice_view ORDER BY last_position").fetch_all(&pool).await?;
     assert_eq!(positions, [position_a, head_b.position]);
     Ok(())
 }

@@ -251,7 +251,12 @@ impl ScratchDb {
         Ok(ScratchDb { admin, name, options })
     }
 
+    /// Drops the database, unless `SEQRD_BENCH_KEEP_DB` is set (then it is kept for inspection).
     pub(crate) async fn drop(self) -> anyhow::Result<()> {
+        if std::env::var_os("SEQRD_BENCH_KEEP_DB").is_some() {
+            println!("kept database {}", self.name);
+            return Ok(());
+        }
         let mut conn = self.admin.connect().await?;
         conn.execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str()).await?;
         Ok(())

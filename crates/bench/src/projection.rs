@@ -28,8 +28,14 @@ pub(crate) async fn run() -> anyhow::Result<()> {
     let result = measure(&db, target).await;
     db.drop().await?;
     let (written, write_time, rebuilt, rebuild_time) = result?;
-    println!("projection benchmark: {written} events of invoice stories written by {WRITERS} writers in {:.1} s", write_time.as_secs_f64());
-    println!("rebuild of invoices (invoice_view + ledger), batches of {BATCH}: {rebuilt} events in {:.2} s", rebuild_time.as_secs_f64());
+    println!(
+        "projection benchmark: {written} events of invoice stories written by {WRITERS} writers in {:.1} s",
+        write_time.as_secs_f64()
+    );
+    println!(
+        "rebuild of invoices (invoice_view + ledger), batches of {BATCH}: {rebuilt} events in {:.2} s",
+        rebuild_time.as_secs_f64()
+    );
     println!("projection: {:.0} events/s", rebuilt as f64 / rebuild_time.as_secs_f64());
     Ok(())
 }
@@ -153,7 +159,13 @@ fn story_inner(n: usize, t0: DateTime<Utc>) -> anyhow::Result<Vec<Vec<Event>>> {
     let send = CallId(Uuid::now_v7());
     let reference = format!("R{n:08}");
     let observed = |secs, status, invoice_version, payment| {
-        Event::StatusObserved(StatusObserved { at: s(secs), status, invoice_version, customer_tokens: Vec::new(), payment })
+        Event::StatusObserved(StatusObserved {
+            at: s(secs),
+            status,
+            invoice_version,
+            customer_tokens: Vec::new(),
+            payment,
+        })
     };
     let payment = |secs, amount| Payment {
         ers_reference: format!("ERS{n:08}"),
@@ -165,10 +177,23 @@ fn story_inner(n: usize, t0: DateTime<Utc>) -> anyhow::Result<Vec<Vec<Event>>> {
     let done = |secs, call_id, result| Event::CallSucceeded(CallSucceeded { at: s(secs), call_id, result });
     let mut commands = vec![
         vec![
-            Event::InvoiceIssued(InvoiceIssued { at: t0, invoice_id, scope, invoice: invoice.clone(), tokens: Vec::new() }),
+            Event::InvoiceIssued(InvoiceIssued {
+                at: t0,
+                invoice_id,
+                scope,
+                invoice: invoice.clone(),
+                tokens: Vec::new(),
+            }),
             Event::SendInvoiceRequested(SendInvoiceRequested { at: t0, call_id: send, invoice, tokens: Vec::new() }),
         ],
-        vec![done(1, send, CallSuccess::InvoiceSent { invoice_reference: reference.clone(), qr_code: format!("HTTP://SEQR.SE/R{reference}") })],
+        vec![done(
+            1,
+            send,
+            CallSuccess::InvoiceSent {
+                invoice_reference: reference.clone(),
+                qr_code: format!("HTTP://SEQR.SE/R{reference}"),
+            },
+        )],
         vec![observed(2, SeqrStatus::Issued, 1, None)],
     ];
     match kind {
@@ -187,13 +212,22 @@ fn story_inner(n: usize, t0: DateTime<Utc>) -> anyhow::Result<Vec<Vec<Event>>> {
         }
         1 => {
             let cancel = CallId(Uuid::now_v7());
-            commands.push(vec![Event::CancelRequested(CancelRequested { at: s(30), call_id: cancel, invoice_reference: reference })]);
+            commands.push(vec![Event::CancelRequested(CancelRequested {
+                at: s(30),
+                call_id: cancel,
+                invoice_reference: reference,
+            })]);
             commands.push(vec![done(31, cancel, CallSuccess::Done)]);
         }
         _ => {
             let commit = CallId(Uuid::now_v7());
             commands.push(vec![observed(10, SeqrStatus::Reserved, 2, None)]);
-            commands.push(vec![Event::CommitRequested(CommitRequested { at: s(60), call_id: commit, invoice_reference: reference, amount: total })]);
+            commands.push(vec![Event::CommitRequested(CommitRequested {
+                at: s(60),
+                call_id: commit,
+                invoice_reference: reference,
+                amount: total,
+            })]);
             commands.push(vec![done(61, commit, CallSuccess::Done)]);
             commands.push(vec![observed(62, SeqrStatus::Paid, 3, Some(payment(61, total)))]);
         }

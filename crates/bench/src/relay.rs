@@ -19,9 +19,9 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties};
-use serde_json::json;
 use seqrd::amqp::{FeedMessage, Publisher};
 use seqrd::relay::Relay;
+use serde_json::json;
 use sqlx::PgPool;
 use store_pg::{AppendRequest, Checkpoint, EventScope, EventStore, Metadata, NewEvent};
 use uuid::Uuid;
@@ -36,8 +36,7 @@ const PER_APPEND: usize = 5;
 const ROUNDS: usize = 2;
 
 pub(crate) async fn run() -> anyhow::Result<()> {
-    let events: usize =
-        std::env::var("SEQRD_BENCH_RELAY_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(50_000);
+    let events: usize = std::env::var("SEQRD_BENCH_RELAY_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(50_000);
     let amqp_url = std::env::var("AMQP_URL").context("AMQP_URL is not set")?;
     let db = ScratchDb::create("relay").await?;
     let broker = Broker::create(&amqp_url).await;
@@ -207,7 +206,9 @@ impl Broker {
         seqrd::amqp::declare_exchange(&channel, &name).await?;
         let mut args = FieldTable::default();
         args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        channel.queue_declare(&name, QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() }, args).await?;
+        channel
+            .queue_declare(&name, QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() }, args)
+            .await?;
         channel.queue_bind(&name, &name, "#", QueueBindOptions::default(), FieldTable::default()).await?;
         Ok(Broker { connection, channel, exchange: name.clone(), queue: name })
     }

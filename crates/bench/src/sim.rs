@@ -90,7 +90,13 @@ async fn post(http: &reqwest::Client, url: &str, body: String) -> anyhow::Result
     Ok(text)
 }
 
-async fn worker(http: reqwest::Client, url: String, counting: Arc<AtomicBool>, stop: Arc<AtomicBool>, c: Arc<Counters>) {
+async fn worker(
+    http: reqwest::Client,
+    url: String,
+    counting: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    c: Arc<Counters>,
+) {
     let send = send_invoice_body();
     while !stop.load(Ordering::Relaxed) {
         let t = Instant::now();
@@ -158,8 +164,12 @@ pub(crate) async fn run() -> anyhow::Result<()> {
     let n = counters.requests.load(Ordering::Relaxed);
     let errors = counters.errors.load(Ordering::Relaxed);
     let rate = n as f64 / elapsed.as_secs_f64();
-    let mean_us = if n == 0 { 0 } else { counters.latency_us.load(Ordering::Relaxed) / n };
-    println!("  requests: {n} in {:.2} s, errors: {errors}, mean latency {:.2} ms", elapsed.as_secs_f64(), mean_us as f64 / 1000.0);
+    let mean_us = counters.latency_us.load(Ordering::Relaxed).checked_div(n).unwrap_or(0);
+    println!(
+        "  requests: {n} in {:.2} s, errors: {errors}, mean latency {:.2} ms",
+        elapsed.as_secs_f64(),
+        mean_us as f64 / 1000.0
+    );
     anyhow::ensure!(errors == 0, "{errors} requests failed");
     println!("sim: {} requests/s", rate as u64);
     Ok(())

@@ -118,17 +118,14 @@ fn observe(state: &InvoiceState, c: ObserveStatus) -> Result<Vec<Event>, Rejecti
         && state.invoice_version() == c.invoice_version
         && state.offered_tokens() == c.customer_tokens.as_slice();
     if !unchanged {
-        let payment = if c.status == SeqrStatus::Paid {
-            let payment = c.payment.ok_or(Rejection::MissingPaymentDetails)?;
-            same_currency(state, &payment.amount)?;
-            // The first PAID observation fixes the payment; later versions do not change it.
-            if state.payment().is_some() {
-                None
-            } else {
-                Some(payment)
+        // The first PAID observation fixes the payment; later versions neither need nor change it.
+        let payment = match (c.status, c.payment, state.payment()) {
+            (SeqrStatus::Paid, Some(payment), first) => {
+                same_currency(state, &payment.amount)?;
+                first.is_none().then_some(payment)
             }
-        } else {
-            None
+            (SeqrStatus::Paid, None, None) => return Err(Rejection::MissingPaymentDetails),
+            _ => None,
         };
         events.push(Event::StatusObserved(StatusObserved {
             at: c.at,

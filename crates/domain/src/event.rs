@@ -316,6 +316,11 @@ impl Event {
         }
     }
 
+    /// The JSON Schema of the stored event envelope `{"type": ..., "data": ...}` (all types).
+    pub fn json_schema() -> schemars::schema::RootSchema {
+        schemars::schema_for!(Event)
+    }
+
     /// The current schema version of an event type (1 for every type today; 0 for unknown names).
     pub fn schema_version(event_type: &str) -> u16 {
         if EVENT_TYPES.contains(&event_type) {

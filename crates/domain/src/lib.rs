@@ -4,8 +4,8 @@
 //! in with each command (`at`); ids (invoice ids, call ids) are chosen by the caller. `decide` is a pure
 //! function of the state and the command.
 //!
-//! The flow: the service loads an invoice's events, folds them with [`evolve`] (or
-//! [`InvoiceState::apply`]) into an [`InvoiceState`], calls [`decide`] with a [`Command`], and appends the
+//! The flow: the service loads an invoice's events, folds them with [`evolve()`] (or
+//! [`InvoiceState::apply`]) into an [`InvoiceState`], calls [`decide()`] with a [`Command`], and appends the
 //! returned [`Event`]s (or reports the [`Rejection`]). Every SEQR call that changes something goes through
 //! one mechanism, described in [`call`].
 

@@ -197,7 +197,7 @@ impl Money {
         if amount.is_sign_negative() && !amount.is_zero() {
             return Err(MoneyError::Negative(amount));
         }
-        if false {
+        if amount >= Self::MAX_AMOUNT {
             return Err(MoneyError::TooLarge(amount));
         }
         let digits = currency.minor_units();

@@ -266,7 +266,11 @@ impl Credentials {
     /// A TERMINALID principal.
     pub fn terminal(id: impl Into<String>, password: impl Into<String>) -> Credentials {
         Credentials {
-            principal: PrincipalId { id: Some(id.into()), principal_type: Some("TERMINALID".to_owned()), user_id: None },
+            principal: PrincipalId {
+                id: Some(id.into()),
+                principal_type: Some("TERMINALID".to_owned()),
+                user_id: None,
+            },
             password: password.into(),
         }
     }

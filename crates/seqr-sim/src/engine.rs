@@ -13,9 +13,9 @@ use seqr_wire::{
     AcknowledgmentMode, Amount, AssignSeqrIdRequest, CancelInvoiceRequest, ClientContext, CommitReservationRequest,
     CustomerToken, ErsResponse, ExecuteReportRequest, ExecuteReportResponse, GetPaymentStatusRequest, Invoice,
     InvoiceStatus, MarkTransactionPeriodRequest, MarkTransactionPeriodResponse, PaymentMode, PaymentStatusResponse,
-    Receipt, ReceiptDocument, RefundPaymentRequest, RegisterTerminalRequest, RegisterTerminalResponse, Report,
-    Request, Response, ResultCode, SendInvoiceRequest, SendInvoiceResponse, SubmitPaymentReceiptRequest,
-    TokenStatus, UnregisterTerminalRequest, UpdateInvoiceRequest, XsDateTime,
+    Receipt, ReceiptDocument, RefundPaymentRequest, RegisterTerminalRequest, RegisterTerminalResponse, Report, Request,
+    Response, ResultCode, SendInvoiceRequest, SendInvoiceResponse, SubmitPaymentReceiptRequest, TokenStatus,
+    UnregisterTerminalRequest, UpdateInvoiceRequest, XsDateTime,
 };
 use serde::Serialize;
 
@@ -214,7 +214,12 @@ pub struct TokenView {
 
 impl TokenView {
     fn of(t: &CustomerToken) -> TokenView {
-        TokenView { id: t.id.clone(), value: t.value.clone(), description: t.description.clone(), status: t.status.code() }
+        TokenView {
+            id: t.id.clone(),
+            value: t.value.clone(),
+            description: t.description.clone(),
+            status: t.status.code(),
+        }
     }
 }
 
@@ -408,10 +413,8 @@ impl Engine {
             .get(&seed.reseller_id)
             .map(|r| r.seed.currency.clone())
             .unwrap_or_else(|| self.cfg.default_currency.clone());
-        self.terminals.insert(
-            seed.id.clone(),
-            Terminal { seed, currency, external_id: None, seqr_id: None, active: true },
-        );
+        self.terminals
+            .insert(seed.id.clone(), Terminal { seed, currency, external_id: None, seqr_id: None, active: true });
     }
 
     /// Adds (or replaces) a reseller.
@@ -457,20 +460,24 @@ impl Engine {
         let mut reversals = Vec::new();
         for inv in self.invoices.values_mut() {
             match inv.status {
-                InvoiceStatus::Paid if !inv.delivered && !inv.reversed => {
-                    if inv.paid_at.is_some_and(|p| p + window <= now) {
-                        // SEQR reverses a payment the register never fetched; the register then sees CANCELED.
-                        inv.reversed = true;
-                        inv.bump(InvoiceStatus::Canceled);
-                        if let Some(ers) = inv.ers_reference.clone() {
-                            reversals.push((ers, inv.reference.clone(), inv.terminal_id.clone(), inv.reseller_id.clone(), inv.invoice.cashier_id.clone()));
-                        }
+                // SEQR reverses a payment the register never fetched; the register then sees CANCELED.
+                InvoiceStatus::Paid
+                    if !inv.delivered && !inv.reversed && inv.paid_at.is_some_and(|p| p + window <= now) =>
+                {
+                    inv.reversed = true;
+                    inv.bump(InvoiceStatus::Canceled);
+                    if let Some(ers) = inv.ers_reference.clone() {
+                        reversals.push((
+                            ers,
+                            inv.reference.clone(),
+                            inv.terminal_id.clone(),
+                            inv.reseller_id.clone(),
+                            inv.invoice.cashier_id.clone(),
+                        ));
                     }
                 }
-                InvoiceStatus::Reserved => {
-                    if inv.reservation_deadline.is_some_and(|d| d <= now) {
-                        inv.bump(InvoiceStatus::Expired);
-                    }
+                InvoiceStatus::Reserved if inv.reservation_deadline.is_some_and(|d| d <= now) => {
+                    inv.bump(InvoiceStatus::Expired);
                 }
                 _ => {}
             }
@@ -479,7 +486,18 @@ impl Engine {
             let Some(p) = self.payments.get_mut(&ers) else { continue };
             p.reversed = true;
             let (amount, currency) = (p.amount, p.currency.clone());
-            self.book("REVERSAL", ers.clone(), Some(ers), Some(reference), reseller_id, terminal_id, cashier_id, -amount, currency, now);
+            self.book(
+                "REVERSAL",
+                ers.clone(),
+                Some(ers),
+                Some(reference),
+                reseller_id,
+                terminal_id,
+                cashier_id,
+                -amount,
+                currency,
+                now,
+            );
         }
     }
 
@@ -646,7 +664,8 @@ impl Engine {
     // ----- SOAP operations -----
 
     fn send_invoice(&mut self, r: SendInvoiceRequest, now: DateTime<Utc>) -> SendInvoiceResponse {
-        let fail = |code| SendInvoiceResponse { base: ErsResponse::new(code), invoice_qr_code: None, invoice_reference: None };
+        let fail =
+            |code| SendInvoiceResponse { base: ErsResponse::new(code), invoice_qr_code: None, invoice_reference: None };
         let tid = match self.auth_terminal(r.context.as_ref()) {
             Ok(t) => t,
             Err(c) => return fail(c),
@@ -907,7 +926,8 @@ impl Engine {
             let tid = self.auth_terminal(r.context.as_ref())?;
             let rid = self.terminals[&tid].seed.reseller_id.clone();
             let ers = r.ers_reference.as_deref().map(str::trim).unwrap_or_default();
-            let p = self.payments.get_mut(ers).filter(|p| p.reseller_id == rid).ok_or(ResultCode::InvalidErsReference)?;
+            let p =
+                self.payments.get_mut(ers).filter(|p| p.reseller_id == rid).ok_or(ResultCode::InvalidErsReference)?;
             p.receipts.push(r.receipt_document.unwrap_or_default());
             Ok(())
         })();
@@ -952,7 +972,11 @@ impl Engine {
                     receipts: Vec::new(),
                 },
             );
-            let inv_ref = self.ledger.iter().find(|l| l.ers_reference == ers && l.kind == "PAYMENT").and_then(|l| l.invoice_reference.clone());
+            let inv_ref = self
+                .ledger
+                .iter()
+                .find(|l| l.ers_reference == ers && l.kind == "PAYMENT")
+                .and_then(|l| l.invoice_reference.clone());
             let cashier = r.invoice.as_ref().and_then(|i| i.cashier_id.clone());
             self.book("REFUND", refund_ref.clone(), Some(ers), inv_ref, rid, tid, cashier, -value, currency, now);
             Ok(refund_ref)
@@ -1038,12 +1062,16 @@ impl Engine {
         }
     }
 
-    fn mark_transaction_period(&mut self, r: MarkTransactionPeriodRequest, now: DateTime<Utc>) -> MarkTransactionPeriodResponse {
+    fn mark_transaction_period(
+        &mut self,
+        r: MarkTransactionPeriodRequest,
+        now: DateTime<Utc>,
+    ) -> MarkTransactionPeriodResponse {
         let res = (|| {
             let rid = self.auth_reseller(r.context.as_ref())?;
             let terminal = r.parameters.as_ref().and_then(|p| p.get("TERMINALID")).map(|s| s.trim().to_owned());
             if let Some(t) = &terminal {
-                if !self.terminals.get(t).is_some_and(|t| t.seed.reseller_id == rid) {
+                if self.terminals.get(t).is_none_or(|t| t.seed.reseller_id != rid) {
                     return Err(ResultCode::RejectedBusinessLogic);
                 }
             }
@@ -1052,7 +1080,10 @@ impl Engine {
             self.last_mark.insert(key, now);
             let id = self.ers_id(now);
             let ready_at = now + self.cfg.report_delay;
-            self.periods.insert(id.clone(), Period { id: id.clone(), reseller_id: rid, terminal_id: terminal, start, end: now, ready_at });
+            self.periods.insert(
+                id.clone(),
+                Period { id: id.clone(), reseller_id: rid, terminal_id: terminal, start, end: now, ready_at },
+            );
             Ok(id)
         })();
         match res {
@@ -1066,8 +1097,10 @@ impl Engine {
             let rid = self.auth_reseller(r.context.as_ref())?;
             let params = r.parameters.clone().unwrap_or_default();
             let pid = params.get("transactionPeriodId").map(str::trim).unwrap_or_default();
-            let period = self.periods.get(pid).filter(|p| p.reseller_id == rid).ok_or(ResultCode::InvalidErsReference)?;
-            let kind = ReportKind::parse(r.report_id.as_deref().unwrap_or_default()).ok_or(ResultCode::RejectedBusinessLogic)?;
+            let period =
+                self.periods.get(pid).filter(|p| p.reseller_id == rid).ok_or(ResultCode::InvalidErsReference)?;
+            let kind = ReportKind::parse(r.report_id.as_deref().unwrap_or_default())
+                .ok_or(ResultCode::RejectedBusinessLogic)?;
             let asked_terminal = params.get("TERMINALID").map(|s| s.trim().to_owned());
             if let Some(t) = &asked_terminal {
                 // FAQ: a terminal report is only ever ready for a period marked with that TERMINALID.
@@ -1113,7 +1146,11 @@ impl Engine {
             if let Some((tag, v)) = label {
                 x.push_str(&format!("<{tag}>{}</{tag}>\n", esc(v)));
             }
-            x.push_str(&format!("<SalesCount>{}</SalesCount>\n<SalesTotal>{}</SalesTotal>\n</Row>\n", items.len(), fmt5(total)));
+            x.push_str(&format!(
+                "<SalesCount>{}</SalesCount>\n<SalesTotal>{}</SalesTotal>\n</Row>\n",
+                items.len(),
+                fmt5(total)
+            ));
         };
         match kind {
             ReportKind::Shop | ReportKind::TerminalSummary => summary(&mut x, None, &rows),
@@ -1121,7 +1158,11 @@ impl Engine {
                 let tag = if kind == ReportKind::ByTerminal { "TerminalId" } else { "CashierId" };
                 let mut keys: Vec<String> = Vec::new();
                 for l in &rows {
-                    let k = if kind == ReportKind::ByTerminal { l.terminal_id.clone() } else { l.cashier_id.clone().unwrap_or_default() };
+                    let k = if kind == ReportKind::ByTerminal {
+                        l.terminal_id.clone()
+                    } else {
+                        l.cashier_id.clone().unwrap_or_default()
+                    };
                     if !keys.contains(&k) {
                         keys.push(k);
                     }
@@ -1130,7 +1171,13 @@ impl Engine {
                     let items: Vec<&LedgerEntry> = rows
                         .iter()
                         .copied()
-                        .filter(|l| if kind == ReportKind::ByTerminal { l.terminal_id == k } else { l.cashier_id.clone().unwrap_or_default() == k })
+                        .filter(|l| {
+                            if kind == ReportKind::ByTerminal {
+                                l.terminal_id == k
+                            } else {
+                                l.cashier_id.clone().unwrap_or_default() == k
+                            }
+                        })
                         .collect();
                     summary(&mut x, Some((tag, &k)), &items);
                 }
@@ -1165,9 +1212,10 @@ impl Engine {
     fn resolve_code(&self, code: &str) -> Result<String, PhoneError> {
         let c = code.trim();
         let upper = c.to_ascii_uppercase();
-        let rest = ["HTTP://SEQR.SE/", "HTTPS://SEQR.SE/", "SEQR://SEQR.SE/", "SEQR-DEMO://SEQR.SE/", "SEQR-DEBUG://SEQR.SE/"]
-            .iter()
-            .find_map(|p| upper.strip_prefix(p).map(|_| &c[p.len()..]));
+        let rest =
+            ["HTTP://SEQR.SE/", "HTTPS://SEQR.SE/", "SEQR://SEQR.SE/", "SEQR-DEMO://SEQR.SE/", "SEQR-DEBUG://SEQR.SE/"]
+                .iter()
+                .find_map(|p| upper.strip_prefix(p).map(|_| &c[p.len()..]));
         match rest {
             None if !c.is_empty() => Ok(c.to_owned()),
             None => Err(PhoneError::BadCode(code.to_owned())),
@@ -1218,7 +1266,9 @@ impl Engine {
         // One card is offered: the one from the invoice (swiped at the register) wins over the remembered one.
         let offered: Vec<CustomerToken> = match inv.merchant_tokens.first() {
             Some(t) => vec![t.clone()],
-            None => remembered.into_iter().take(1).map(|t| CustomerToken { status: TokenStatus::Pending, ..t }).collect(),
+            None => {
+                remembered.into_iter().take(1).map(|t| CustomerToken { status: TokenStatus::Pending, ..t }).collect()
+            }
         };
         let new_token = !offered.is_empty() && offered != inv.customer_tokens;
         if new_token {
@@ -1248,7 +1298,8 @@ impl Engine {
     pub fn start_payment(&mut self, code: &str, shopper_id: &str, now: DateTime<Utc>) -> Result<String, PhoneError> {
         self.tick(now);
         let reference = self.resolve_code(code)?;
-        let scanned = self.invoices.get(&reference).ok_or_else(|| PhoneError::UnknownInvoice(reference.clone()))?.shopper.clone();
+        let scanned =
+            self.invoices.get(&reference).ok_or_else(|| PhoneError::UnknownInvoice(reference.clone()))?.shopper.clone();
         match scanned {
             None => {
                 self.scan(&reference, shopper_id, now)?;
@@ -1283,7 +1334,11 @@ impl Engine {
         let inv = &self.invoices[&reference];
         let reservation = matches!(
             inv.invoice.payment_mode,
-            Some(PaymentMode::ReservationDesired | PaymentMode::ReservationRequired | PaymentMode::ReservationRequiredPreliminaryAmount)
+            Some(
+                PaymentMode::ReservationDesired
+                    | PaymentMode::ReservationRequired
+                    | PaymentMode::ReservationRequiredPreliminaryAmount
+            )
         );
         let (rid, tid, cashier) = (inv.reseller_id.clone(), inv.terminal_id.clone(), inv.invoice.cashier_id.clone());
         let currency = inv.currency().unwrap_or_default().to_owned();
@@ -1356,7 +1411,12 @@ impl Engine {
     }
 
     /// Answers the app's "remember card?" question after a payment with a card from the register.
-    pub fn remember_card(&mut self, code: &str, remember: bool, now: DateTime<Utc>) -> Result<Option<TokenView>, PhoneError> {
+    pub fn remember_card(
+        &mut self,
+        code: &str,
+        remember: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TokenView>, PhoneError> {
         self.tick(now);
         let reference = self.resolve_code(code)?;
         let inv = self.invoices.get_mut(&reference).ok_or_else(|| PhoneError::UnknownInvoice(reference.clone()))?;
@@ -1379,7 +1439,9 @@ impl Engine {
             status: TokenStatus::Pending,
             value: card.value,
         };
-        self.shopper_mut(shopper_id).cards.insert((reseller_id.to_owned(), token.id.clone().unwrap_or_default()), token);
+        self.shopper_mut(shopper_id)
+            .cards
+            .insert((reseller_id.to_owned(), token.id.clone().unwrap_or_default()), token);
     }
 
     /// The cards a shopper remembers, as (reseller id, card).

@@ -26,7 +26,8 @@ use crate::engine::{Engine, EngineConfig, InvoiceView, Notification, PhoneError,
 use crate::faults::{FaultAction, FaultRule, Faults};
 
 /// The SOAP paths the simulator answers on.
-pub const SOAP_PATHS: [&str; 3] = ["/extclientproxy/service/v2", "/extclientproxy/service", "/soap/merchant/cashregister-2"];
+pub const SOAP_PATHS: [&str; 3] =
+    ["/extclientproxy/service/v2", "/extclientproxy/service", "/soap/merchant/cashregister-2"];
 
 /// The simulator's clock: real time plus an offset the control API can advance.
 #[derive(Debug, Default)]
@@ -551,10 +552,7 @@ struct CardBody {
 }
 
 async fn shopper_card_add(State(s): State<Arc<Shared>>, Path(id): Path<String>, Json(b): Json<CardBody>) -> ApiResult {
-    let reseller = b
-        .reseller_id
-        .or_else(|| s.cfg.resellers.first().map(|r| r.id.clone()))
-        .unwrap_or_default();
+    let reseller = b.reseller_id.or_else(|| s.cfg.resellers.first().map(|r| r.id.clone())).unwrap_or_default();
     let card = TokenView { id: b.id, value: b.value, description: b.description, status: 0 };
     s.with_engine(|e, _| e.attach_card(&id, &reseller, card));
     shopper_cards(State(s), Path(id)).await
@@ -614,8 +612,7 @@ fn yes() -> bool {
 
 async fn terminal_add(State(s): State<Arc<Shared>>, Json(b): Json<TerminalBody>) -> ApiResult {
     let id = b.id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let reseller_id =
-        b.reseller_id.or_else(|| s.cfg.resellers.first().map(|r| r.id.clone())).unwrap_or_default();
+    let reseller_id = b.reseller_id.or_else(|| s.cfg.resellers.first().map(|r| r.id.clone())).unwrap_or_default();
     let seed = TerminalSeed {
         id: id.clone(),
         password: b.password,
@@ -637,7 +634,11 @@ struct RefundsBody {
     allowed: bool,
 }
 
-async fn terminal_refunds(State(s): State<Arc<Shared>>, Path(id): Path<String>, Json(b): Json<RefundsBody>) -> ApiResult {
+async fn terminal_refunds(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Json(b): Json<RefundsBody>,
+) -> ApiResult {
     if s.with_engine(|e, _| e.set_refunds_allowed(&id, b.allowed)) {
         ok(json!({"terminal_id": id, "refunds_allowed": b.allowed}))
     } else {

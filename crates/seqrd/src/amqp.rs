@@ -224,12 +224,7 @@ pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), l
 /// through raw data, it becomes `_` so that the key keeps its three words. A missing store is [`NO_STORE`].
 pub fn routing_key(message: &FeedMessage<'_>) -> String {
     let word = |s: &str| s.replace(['.', '*', '#'], "_");
-    format!(
-        "{}.{}.{}",
-        word(message.tenant_id),
-        word(message.store_id.unwrap_or(NO_STORE)),
-        word(message.event_type)
-    )
+    format!("{}.{}.{}", word(message.tenant_id), word(message.store_id.unwrap_or(NO_STORE)), word(message.event_type))
 }
 
 fn properties(message: &FeedMessage<'_>) -> BasicProperties {

@@ -37,16 +37,16 @@ impl Part {
 
 /// Connects to Postgres and checks that the schema is migrated.
 pub async fn connect_db(config: &Config, max_connections: u32) -> anyhow::Result<PgPool> {
-    let options: PgConnectOptions = config
-        .database_url
-        .parse()
-        .with_context(|| "DATABASE_URL is not a valid Postgres URL".to_owned())?;
+    let options: PgConnectOptions =
+        config.database_url.parse().with_context(|| "DATABASE_URL is not a valid Postgres URL".to_owned())?;
     let pool = store_pg::pool_options()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
-        .with_context(|| format!("cannot connect to Postgres ({}): is it running? `ops/up` starts it", redact(&config.database_url)))?;
+        .with_context(|| {
+            format!("cannot connect to Postgres ({}): is it running? `ops/up` starts it", redact(&config.database_url))
+        })?;
     let applied: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
         .fetch_one(&pool)
         .await
@@ -69,7 +69,11 @@ pub async fn build_service(config: Config, pool: PgPool) -> anyhow::Result<Servi
 }
 
 /// The running HTTP API: its address, for tests and the demo that bind port 0.
-pub async fn serve_api(service: Service, addr: SocketAddr, shutdown: Shutdown) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve_api(
+    service: Service,
+    addr: SocketAddr,
+    shutdown: Shutdown,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     serve_on(service, listener, shutdown)
 }
@@ -96,9 +100,9 @@ pub async fn run(config: Config, parts: &[Part], shutdown: Shutdown) -> anyhow::
     let pool = connect_db(&config, 32).await?;
     if parts.contains(&Part::Relay) {
         // Fail at start-up, not later, when RabbitMQ cannot be reached.
-        crate::amqp::Publisher::connect(&config.amqp_url, &config.exchange)
-            .await
-            .with_context(|| format!("cannot connect to RabbitMQ ({}): is it running? `ops/up` starts it", redact(&config.amqp_url)))?;
+        crate::amqp::Publisher::connect(&config.amqp_url, &config.exchange).await.with_context(|| {
+            format!("cannot connect to RabbitMQ ({}): is it running? `ops/up` starts it", redact(&config.amqp_url))
+        })?;
     }
     let http_addr = config.http_addr;
     let service = build_service(config, pool.clone()).await?;

@@ -135,9 +135,12 @@ impl RawConfig {
 
     /// Validates every value; nothing is connected to yet.
     pub fn resolve(self) -> Result<Config, ConfigError> {
-        let database_url = self
-            .database_url
-            .ok_or_else(|| ConfigError::new("DATABASE_URL", "not set; e.g. postgres://seqrd:seqrd@127.0.0.1:5432/seqrd?sslmode=disable"))?;
+        let database_url = self.database_url.ok_or_else(|| {
+            ConfigError::new(
+                "DATABASE_URL",
+                "not set; e.g. postgres://seqrd:seqrd@127.0.0.1:5432/seqrd?sslmode=disable",
+            )
+        })?;
         if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
             return Err(ConfigError::new("DATABASE_URL", "must start with postgres://"));
         }
@@ -151,10 +154,8 @@ impl RawConfig {
             .unwrap_or("127.0.0.1:8080")
             .parse()
             .map_err(|_| ConfigError::new("SEQRD_HTTP_ADDR", "must be host:port, e.g. 127.0.0.1:8080"))?;
-        let public_url = parse_http_url(
-            "SEQRD_PUBLIC_URL",
-            self.public_url.as_deref().unwrap_or(&format!("http://{http_addr}/")),
-        )?;
+        let public_url =
+            parse_http_url("SEQRD_PUBLIC_URL", self.public_url.as_deref().unwrap_or(&format!("http://{http_addr}/")))?;
         let seqr_url = parse_http_url(
             "SEQR_URL",
             self.seqr_url.as_deref().unwrap_or("http://127.0.0.1:8913/extclientproxy/service/v2"),

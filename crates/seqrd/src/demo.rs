@@ -43,16 +43,26 @@ pub async fn run(config: Config) -> anyhow::Result<bool> {
     say(&format!("seqrd API at {}, SEQR at {}, tenant {tenant}", stack.api, stack.service.config.seqr_url));
 
     // An ERP's queue on the event feed, bound to this tenant's events.
-    let amqp = Connection::connect(&amqp_url, ConnectionProperties::default())
-        .await
-        .with_context(|| format!("cannot connect to RabbitMQ ({}): `ops/up` starts it", crate::app::redact(&amqp_url)))?;
+    let amqp = Connection::connect(&amqp_url, ConnectionProperties::default()).await.with_context(|| {
+        format!("cannot connect to RabbitMQ ({}): `ops/up` starts it", crate::app::redact(&amqp_url))
+    })?;
     let channel = amqp.create_channel().await?;
     crate::amqp::declare_exchange(&channel, &exchange).await?;
     let queue = channel
-        .queue_declare("", QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() }, FieldTable::default())
+        .queue_declare(
+            "",
+            QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+            FieldTable::default(),
+        )
         .await?;
     channel
-        .queue_bind(queue.name().as_str(), &exchange, &format!("{tenant}.#"), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            queue.name().as_str(),
+            &exchange,
+            &format!("{tenant}.#"),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
 
     let mut results = Vec::new();
@@ -82,7 +92,8 @@ pub async fn run(config: Config) -> anyhow::Result<bool> {
     let mut consumer = channel
         .basic_consume(queue.name().as_str(), "demo", BasicConsumeOptions::default(), FieldTable::default())
         .await?;
-    let expected: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE tenant_id = $1").bind(&tenant).fetch_one(&pool).await?;
+    let expected: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE tenant_id = $1").bind(&tenant).fetch_one(&pool).await?;
     let mut by_type: std::collections::BTreeMap<String, usize> = Default::default();
     let mut received = 0i64;
     say("\n== RabbitMQ messages (routing key, type, invoice version)");
@@ -131,7 +142,12 @@ pub async fn run(config: Config) -> anyhow::Result<bool> {
         stack::drop_database(&admin_config, &database).await?;
     }
     let ok = results.iter().all(|(_, ok)| *ok);
-    say(&format!("\n== {} of {} checks passed in {:.1} s", results.iter().filter(|r| r.1).count(), results.len(), started.elapsed().as_secs_f64()));
+    say(&format!(
+        "\n== {} of {} checks passed in {:.1} s",
+        results.iter().filter(|r| r.1).count(),
+        results.len(),
+        started.elapsed().as_secs_f64()
+    ));
     for (name, ok) in &results {
         say(&format!("   [{}] {name}", if *ok { "ok" } else { "FAILED" }));
     }
@@ -205,7 +221,9 @@ async fn phone(stack: &Stack, action: &str, body: Value) -> anyhow::Result<Value
 
 fn general_payment(stack: &Stack) -> futures::future::BoxFuture<'_, anyhow::Result<()>> {
     Box::pin(async move {
-        let (id, reference) = issued(stack, "till-1", invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "149.90", json!({})), json!([])).await?;
+        let (id, reference) =
+            issued(stack, "till-1", invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "149.90", json!({})), json!([]))
+                .await?;
         let view = poll_view(stack, &id).await?;
         step("register polls", &view);
         expect(&view, "issued")?;
@@ -224,7 +242,13 @@ fn general_payment(stack: &Stack) -> futures::future::BoxFuture<'_, anyhow::Resu
 
 fn loyalty_swiped_after_scan(stack: &Stack) -> futures::future::BoxFuture<'_, anyhow::Result<()>> {
     Box::pin(async move {
-        let (id, reference) = issued(stack, "till-1", invoice("IMMEDIATE_DEBIT", "REQUIRE_ACKNOWLEDGMENT", "200.00", json!({})), json!([])).await?;
+        let (id, reference) = issued(
+            stack,
+            "till-1",
+            invoice("IMMEDIATE_DEBIT", "REQUIRE_ACKNOWLEDGMENT", "200.00", json!({})),
+            json!([]),
+        )
+        .await?;
         phone(stack, "scan", json!({"code": reference, "shopper": "bob"})).await?;
         let view = poll_view(stack, &id).await?;
         step("register polls", &view);
@@ -253,8 +277,13 @@ fn loyalty_swiped_after_scan(stack: &Stack) -> futures::future::BoxFuture<'_, an
 fn loyalty_swiped_before_scan(stack: &Stack) -> futures::future::BoxFuture<'_, anyhow::Result<()>> {
     Box::pin(async move {
         let card = json!([{"id": "ACME_CARD", "value": "2610422222220", "description": "Acme Club", "status": "used"}]);
-        let (id, reference) =
-            issued(stack, "till-2", invoice("IMMEDIATE_DEBIT", "OPTIONAL_ACKNOWLEDGMENT", "80.00", json!({})), card.clone()).await?;
+        let (id, reference) = issued(
+            stack,
+            "till-2",
+            invoice("IMMEDIATE_DEBIT", "OPTIONAL_ACKNOWLEDGMENT", "80.00", json!({})),
+            card.clone(),
+        )
+        .await?;
         phone(stack, "scan", json!({"code": reference, "shopper": "carol"})).await?;
         let view = poll_view(stack, &id).await?;
         step("register polls (token offered back)", &view);
@@ -277,11 +306,21 @@ fn loyalty_swiped_before_scan(stack: &Stack) -> futures::future::BoxFuture<'_, a
 fn loyalty_account_in_phone(stack: &Stack) -> futures::future::BoxFuture<'_, anyhow::Result<()>> {
     Box::pin(async move {
         let (status, body) = stack
-            .sim_call(reqwest::Method::POST, "/sim/shoppers/dave/cards", Some(&json!({"id": "ACME_CARD", "value": "2610433333330", "description": "Acme Club"})))
+            .sim_call(
+                reqwest::Method::POST,
+                "/sim/shoppers/dave/cards",
+                Some(&json!({"id": "ACME_CARD", "value": "2610433333330", "description": "Acme Club"})),
+            )
             .await?;
         anyhow::ensure!(status == 200, "remember card: {status} {body}");
         say("   phone: dave keeps his Acme Club card in SEQR");
-        let (id, reference) = issued(stack, "till-1", invoice("IMMEDIATE_DEBIT", "OPTIONAL_ACKNOWLEDGMENT", "120.00", json!({})), json!([])).await?;
+        let (id, reference) = issued(
+            stack,
+            "till-1",
+            invoice("IMMEDIATE_DEBIT", "OPTIONAL_ACKNOWLEDGMENT", "120.00", json!({})),
+            json!([]),
+        )
+        .await?;
         phone(stack, "scan", json!({"code": reference, "shopper": "dave"})).await?;
         let view = poll_view(stack, &id).await?;
         step("register polls: token from SEQR", &view);
@@ -318,7 +357,9 @@ fn preliminary_payment(stack: &Stack) -> futures::future::BoxFuture<'_, anyhow::
         let view = poll_view(stack, &id).await?;
         step("register polls", &view);
         expect(&view, "reserved")?;
-        let (status, view) = stack.post(&format!("/v1/invoices/{id}/commit"), &json!({"amount": {"amount": "312.45", "currency": "SEK"}})).await?;
+        let (status, view) = stack
+            .post(&format!("/v1/invoices/{id}/commit"), &json!({"amount": {"amount": "312.45", "currency": "SEK"}}))
+            .await?;
         anyhow::ensure!(status == 200, "commit: {status} {view}");
         step("commitReservation 312.45", &view);
         let view = poll_view(stack, &id).await?;
@@ -353,7 +394,9 @@ fn in_app(stack: &Stack) -> futures::future::BoxFuture<'_, anyhow::Result<()>> {
 
 fn cancel(stack: &Stack) -> futures::future::BoxFuture<'_, anyhow::Result<()>> {
     Box::pin(async move {
-        let (id, _) = issued(stack, "till-1", invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "35.00", json!({})), json!([])).await?;
+        let (id, _) =
+            issued(stack, "till-1", invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "35.00", json!({})), json!([]))
+                .await?;
         let (status, view) = stack.post(&format!("/v1/invoices/{id}/cancel"), &json!({})).await?;
         anyhow::ensure!(status == 200, "cancel: {status} {view}");
         step("cancelInvoice", &view);
@@ -365,20 +408,31 @@ fn cancel(stack: &Stack) -> futures::future::BoxFuture<'_, anyhow::Result<()>> {
 
 fn partial_refunds(stack: &Stack) -> futures::future::BoxFuture<'_, anyhow::Result<()>> {
     Box::pin(async move {
-        let (id, reference) = issued(stack, "till-2", invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "300.00", json!({})), json!([])).await?;
+        let (id, reference) =
+            issued(stack, "till-2", invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "300.00", json!({})), json!([]))
+                .await?;
         phone(stack, "pay", json!({"code": reference, "shopper": "grace"})).await?;
         let view = poll_view(stack, &id).await?;
         step("paid", &view);
         expect(&view, "paid")?;
         for amount in ["100.00", "50.00"] {
-            let (status, view) =
-                stack.post(&format!("/v1/invoices/{id}/refunds"), &json!({"amount": {"amount": amount, "currency": "SEK"}, "title": "Returned item"})).await?;
+            let (status, view) = stack
+                .post(
+                    &format!("/v1/invoices/{id}/refunds"),
+                    &json!({"amount": {"amount": amount, "currency": "SEK"}, "title": "Returned item"}),
+                )
+                .await?;
             anyhow::ensure!(status == 200, "refund {amount}: {status} {view}");
             step(&format!("refundPayment {amount}"), &view);
         }
-        let (status, body) = stack.post(&format!("/v1/invoices/{id}/refunds"), &json!({"amount": {"amount": "150.01", "currency": "SEK"}})).await?;
+        let (status, body) = stack
+            .post(&format!("/v1/invoices/{id}/refunds"), &json!({"amount": {"amount": "150.01", "currency": "SEK"}}))
+            .await?;
         say(&format!("   refund 150.01 refused: {status} {}", body["error"]["code"]));
-        anyhow::ensure!(status == 422 && body["error"]["code"] == "refund_exceeds_paid", "over-refund not refused: {status} {body}");
+        anyhow::ensure!(
+            status == 422 && body["error"]["code"] == "refund_exceeds_paid",
+            "over-refund not refused: {status} {body}"
+        );
         let view = stack.get(&format!("/v1/invoices/{id}")).await?;
         anyhow::ensure!(view["refunded"]["amount"] == "150.00", "refunded {}", view["refunded"]);
         Ok(())

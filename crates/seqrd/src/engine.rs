@@ -88,9 +88,7 @@ impl Engine {
                 return Ok(state);
             }
             for event in &events {
-                state
-                    .apply(event)
-                    .map_err(|e| EngineError::Corrupt { position: -1, message: e.to_string() })?;
+                state.apply(event).map_err(|e| EngineError::Corrupt { position: -1, message: e.to_string() })?;
             }
             let scope = state.scope().map(event_scope).ok_or(Rejection::InvoiceNotFound)?;
             let request = AppendRequest {

@@ -18,7 +18,12 @@ pub struct Lease {
 }
 
 /// Makes sure the invoice is looked at no later than `within` from now.
-pub async fn schedule(pool: &PgPool, invoice_id: Uuid, within: Duration, interval: Duration) -> Result<(), sqlx::Error> {
+pub async fn schedule(
+    pool: &PgPool,
+    invoice_id: Uuid,
+    within: Duration,
+    interval: Duration,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO poll_jobs (invoice_id, due_at, interval_ms)
          VALUES ($1, now() + make_interval(secs => $2), $3)
@@ -62,7 +67,10 @@ pub async fn lease(pool: &PgPool, owner: &str, limit: u32, lease: Duration) -> R
     .bind(lease.as_secs_f64())
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|(invoice_id, ms)| Lease { invoice_id, interval: Duration::from_millis(ms.max(1) as u64) }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(invoice_id, ms)| Lease { invoice_id, interval: Duration::from_millis(ms.max(1) as u64) })
+        .collect())
 }
 
 /// Releases a lease: the invoice is due again after `next` (at once if woken meanwhile).

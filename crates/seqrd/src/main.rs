@@ -123,7 +123,8 @@ async fn try_main() -> anyhow::Result<ExitCode> {
         }
         Cmd::TerminalAdd { tenant, merchant, store, terminal, seqr_terminal_id, password_env } => {
             let pool = app::connect_db(&config(&cli)?, 2).await?;
-            let password = std::env::var(password_env).with_context(|| format!("set {password_env} to the terminal's SEQR password"))?;
+            let password = std::env::var(password_env)
+                .with_context(|| format!("set {password_env} to the terminal's SEQR password"))?;
             let spec = terminals::TerminalSpec {
                 tenant_id: tenant.clone(),
                 merchant_id: merchant.clone(),

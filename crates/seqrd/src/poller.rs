@@ -25,8 +25,7 @@ use seqr_wire as wire;
 
 use crate::{
     engine::{self, metadata},
-    jobs,
-    seqr,
+    jobs, seqr,
     service::{Service, ServiceError, CALL_DEADLINE},
 };
 
@@ -100,9 +99,10 @@ impl Poller {
         .bind(&self.owner)
         .execute(&self.service.pool)
         .await?;
-        let live: i64 = sqlx::query_scalar("SELECT count(*) FROM instances WHERE seen_at > now() - interval '15 seconds'")
-            .fetch_one(&self.service.pool)
-            .await?;
+        let live: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM instances WHERE seen_at > now() - interval '15 seconds'")
+                .fetch_one(&self.service.pool)
+                .await?;
         let live = u32::try_from(live).unwrap_or(1).max(1);
         self.service.rate.set_instances(live);
         Ok(live)
@@ -166,14 +166,22 @@ impl Poller {
                     state = self.repeat_harmless(invoice_id, &meta, &state, call.call_id).await?;
                 }
                 CallKind::SendInvoice
-                    if now - call.requested_at > chrono::Duration::from_std(SEND_RESOLUTION_AFTER).unwrap_or_default() =>
+                    if now - call.requested_at
+                        > chrono::Duration::from_std(SEND_RESOLUTION_AFTER).unwrap_or_default() =>
                 {
                     state = self
-                        .resolve(invoice_id, &meta, call.call_id, Resolution::NotDone, Evidence::Operator {
-                            note: "automatic: sendInvoice answer lost; the invoice reference was never known, so no \
+                        .resolve(
+                            invoice_id,
+                            &meta,
+                            call.call_id,
+                            Resolution::NotDone,
+                            Evidence::Operator {
+                                note:
+                                    "automatic: sendInvoice answer lost; the invoice reference was never known, so no \
                                    PAID could be fetched and SEQR reversed any payment"
-                                .to_owned(),
-                        })
+                                        .to_owned(),
+                            },
+                        )
                         .await?;
                 }
                 _ => {}
@@ -279,17 +287,24 @@ impl Poller {
         let (resolution, evidence) = match self.service.seqr.call(wire).await {
             Ok(r) => (
                 Resolution::Succeeded { result: CallSuccess::Done },
-                Evidence::ProviderResult { result_code: 0, description: r.base().result_description.clone().unwrap_or_default() },
+                Evidence::ProviderResult {
+                    result_code: 0,
+                    description: r.base().result_description.clone().unwrap_or_default(),
+                },
             ),
             // Canceling again answers 95 when the first cancel went through.
             Err(CallError::ResultCode { code: wire::ResultCode::InvoiceAlreadyCanceled, description, .. })
                 if request.kind() == CallKind::CancelInvoice =>
             {
-                (Resolution::Succeeded { result: CallSuccess::Done }, Evidence::ProviderResult { result_code: 95, description: description.unwrap_or_default() })
+                (
+                    Resolution::Succeeded { result: CallSuccess::Done },
+                    Evidence::ProviderResult { result_code: 95, description: description.unwrap_or_default() },
+                )
             }
-            Err(CallError::ResultCode { code, description, .. }) => {
-                (Resolution::NotDone, Evidence::ProviderResult { result_code: code.code(), description: description.unwrap_or_default() })
-            }
+            Err(CallError::ResultCode { code, description, .. }) => (
+                Resolution::NotDone,
+                Evidence::ProviderResult { result_code: code.code(), description: description.unwrap_or_default() },
+            ),
             Err(e) => {
                 tracing::info!(invoice_id = %invoice_id, error = %e, "repeating an unknown call failed; retried next round");
                 return Ok(state.clone());
@@ -311,7 +326,12 @@ impl Poller {
             .service
             .engine
             .execute(invoice_id, meta, None, |_| {
-                Command::ResolveCall(ResolveCall { at, call_id, resolution: resolution.clone(), evidence: evidence.clone() })
+                Command::ResolveCall(ResolveCall {
+                    at,
+                    call_id,
+                    resolution: resolution.clone(),
+                    evidence: evidence.clone(),
+                })
             })
             .await;
         match result {
@@ -347,7 +367,8 @@ impl Poller {
     /// When to look again; `None` when the invoice needs nothing more.
     fn next_interval(&self, state: &InvoiceState, previous: Duration) -> Option<Duration> {
         let poll = &self.service.config.poll;
-        let needs_work = state.calls_in_flight().any(|c| c.state == CallState::Requested || c.kind != CallKind::RefundPayment);
+        let needs_work =
+            state.calls_in_flight().any(|c| c.state == CallState::Requested || c.kind != CallKind::RefundPayment);
         if !state.is_open() && !needs_work {
             return None;
         }

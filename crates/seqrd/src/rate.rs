@@ -21,7 +21,11 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(fleet_limit: u32) -> RateLimiter {
-        RateLimiter { fleet_limit, share: Arc::new(AtomicU32::new(fleet_limit.max(1))), next: Arc::new(Mutex::new(Instant::now())) }
+        RateLimiter {
+            fleet_limit,
+            share: Arc::new(AtomicU32::new(fleet_limit.max(1))),
+            next: Arc::new(Mutex::new(Instant::now())),
+        }
     }
 
     /// Sets how many processes share the fleet limit.

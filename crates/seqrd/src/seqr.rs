@@ -37,12 +37,13 @@ impl Credentials {
 
 /// Looks up the credentials of a tenant's terminal.
 pub async fn credentials(pool: &PgPool, tenant: &str, terminal: &str) -> Result<Option<Credentials>, sqlx::Error> {
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT seqr_terminal_id, seqr_password FROM terminals WHERE tenant_id = $1 AND terminal_id = $2")
-            .bind(tenant)
-            .bind(terminal)
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT seqr_terminal_id, seqr_password FROM terminals WHERE tenant_id = $1 AND terminal_id = $2",
+    )
+    .bind(tenant)
+    .bind(terminal)
+    .fetch_optional(pool)
+    .await?;
     Ok(row.map(|(seqr_terminal_id, password)| Credentials { seqr_terminal_id, password: Secret::new(password) }))
 }
 
@@ -81,20 +82,22 @@ pub fn wire_request(request: &CallRequest, creds: &Credentials, notification_url
                 ..wire::Invoice::default()
             }),
         }),
-        CallRequest::SubmitPaymentReceipt(r) => wire::Request::SubmitPaymentReceipt(wire::SubmitPaymentReceiptRequest {
-            context,
-            ers_reference: Some(r.ers_reference.clone()),
-            receipt_document: Some(wire::ReceiptDocument {
-                mime_type: Some(r.document.mime_type.clone()),
-                receipt_data: Some(r.document.data.clone()),
-                receipt_type: Some(
-                    serde_json::to_value(r.document.receipt_type)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_else(|| "OTHER".to_owned()),
-                ),
-            }),
-        }),
+        CallRequest::SubmitPaymentReceipt(r) => {
+            wire::Request::SubmitPaymentReceipt(wire::SubmitPaymentReceiptRequest {
+                context,
+                ers_reference: Some(r.ers_reference.clone()),
+                receipt_document: Some(wire::ReceiptDocument {
+                    mime_type: Some(r.document.mime_type.clone()),
+                    receipt_data: Some(r.document.data.clone()),
+                    receipt_type: Some(
+                        serde_json::to_value(r.document.receipt_type)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_else(|| "OTHER".to_owned()),
+                    ),
+                }),
+            })
+        }
     }
 }
 
@@ -102,9 +105,10 @@ pub fn wire_request(request: &CallRequest, creds: &Credentials, notification_url
 pub fn outcome(request: &CallRequest, result: Result<wire::Response, CallError>) -> CallOutcome {
     match result {
         Ok(response) => CallOutcome::Succeeded { result: success(request, &response) },
-        Err(CallError::ResultCode { code, description, .. }) => {
-            CallOutcome::Rejected { result_code: code.code(), description: description.unwrap_or_else(|| code.description()) }
-        }
+        Err(CallError::ResultCode { code, description, .. }) => CallOutcome::Rejected {
+            result_code: code.code(),
+            description: description.unwrap_or_else(|| code.description()),
+        },
         Err(e) if e.outcome_unknown() => CallOutcome::Unknown { reason: e.to_string() },
         // Definitely not done without an in-band code (connection refused, 4xx, client fault): recorded as a
         // rejection with code -1 so the state can move on; the description says what happened.
@@ -116,8 +120,7 @@ fn success(request: &CallRequest, response: &wire::Response) -> CallSuccess {
     match (request, response) {
         (CallRequest::SendInvoice(_), wire::Response::SendInvoice(r)) => {
             let invoice_reference = r.invoice_reference.clone().unwrap_or_default();
-            let qr_code =
-                r.invoice_qr_code.clone().unwrap_or_else(|| format!("HTTP://SEQR.SE/R{invoice_reference}"));
+            let qr_code = r.invoice_qr_code.clone().unwrap_or_else(|| format!("HTTP://SEQR.SE/R{invoice_reference}"));
             CallSuccess::InvoiceSent { invoice_reference, qr_code }
         }
         (CallRequest::RefundPayment(_), r) => CallSuccess::Refunded { ers_reference: r.base().ers_reference.clone() },

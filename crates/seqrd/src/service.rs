@@ -77,7 +77,12 @@ impl Service {
     }
 
     /// Performs a requested call once and appends its outcome.
-    pub async fn perform(&self, invoice_id: InvoiceId, call_id: CallId, metadata: &Metadata) -> Result<InvoiceState, ServiceError> {
+    pub async fn perform(
+        &self,
+        invoice_id: InvoiceId,
+        call_id: CallId,
+        metadata: &Metadata,
+    ) -> Result<InvoiceState, ServiceError> {
         let loaded = self.engine.load(invoice_id).await?;
         let state = loaded.state;
         let Some(request) = state.call_request(call_id).cloned() else {
@@ -91,7 +96,9 @@ impl Service {
             .await?
             .ok_or_else(|| ServiceError::UnknownTerminal(scope.terminal.as_str().to_owned()))?;
         let notification_url = match &request {
-            CallRequest::SendInvoice(_) | CallRequest::UpdateInvoice(_) => Some(self.notification_url(invoice_id).await?),
+            CallRequest::SendInvoice(_) | CallRequest::UpdateInvoice(_) => {
+                Some(self.notification_url(invoice_id).await?)
+            }
             _ => None,
         };
         let wire = seqr::wire_request(&request, &creds, notification_url.as_deref());
@@ -106,7 +113,8 @@ impl Service {
             })
             .await?;
         // Poll soon: the status tells what the call changed (and resolves an unknown outcome).
-        jobs::schedule(&self.pool, invoice_id.0, self.config.poll.active_interval, self.config.poll.active_interval).await?;
+        jobs::schedule(&self.pool, invoice_id.0, self.config.poll.active_interval, self.config.poll.active_interval)
+            .await?;
         Ok(state)
     }
 

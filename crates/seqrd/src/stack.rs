@@ -45,10 +45,18 @@ pub enum SeqrTarget {
 
 impl Stack {
     /// Starts everything on `pool` (migrated) for `tenant`, with one API key and the given registers.
-    pub async fn start(mut config: Config, pool: PgPool, target: SeqrTarget, tenant: &str, registers: &[(&str, &str, &str)]) -> anyhow::Result<Stack> {
+    pub async fn start(
+        mut config: Config,
+        pool: PgPool,
+        target: SeqrTarget,
+        tenant: &str,
+        registers: &[(&str, &str, &str)],
+    ) -> anyhow::Result<Stack> {
         let (sim, soap_url, sim_base) = match target {
             SeqrTarget::InProcess(cfg) => {
-                let handle = seqr_sim::Sim::start(*cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await.context("starting seqr-sim")?;
+                let handle = seqr_sim::Sim::start(*cfg, SocketAddr::from(([127, 0, 0, 1], 0)))
+                    .await
+                    .context("starting seqr-sim")?;
                 let soap = handle.soap_url();
                 let base = handle.base_url();
                 (Some(handle), soap, base)
@@ -83,7 +91,9 @@ impl Stack {
                 store_id: (*store).to_owned(),
                 terminal_id: (*terminal).to_owned(),
             };
-            terminals::register(&pool, &service.seqr, &reseller, &spec).await.with_context(|| format!("registering {terminal}"))?;
+            terminals::register(&pool, &service.seqr, &reseller, &spec)
+                .await
+                .with_context(|| format!("registering {terminal}"))?;
         }
         let poller = Poller::new(service.clone(), instance);
         Ok(Stack {
@@ -101,12 +111,25 @@ impl Stack {
     }
 
     /// Calls the API with this stack's key; returns the status and the JSON body.
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>, idempotency_key: Option<&str>) -> anyhow::Result<(u16, Value)> {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> anyhow::Result<(u16, Value)> {
         self.call_as(&self.key, method, path, body, idempotency_key).await
     }
 
     /// Calls the API with another key.
-    pub async fn call_as(&self, key: &str, method: reqwest::Method, path: &str, body: Option<&Value>, idempotency_key: Option<&str>) -> anyhow::Result<(u16, Value)> {
+    pub async fn call_as(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut request = self.http.request(method, format!("{}{path}", self.api)).bearer_auth(key);
         if let Some(body) = body {
             request = request.json(body);
@@ -117,7 +140,8 @@ impl Stack {
         let response = request.send().await?;
         let status = response.status().as_u16();
         let text = response.text().await?;
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         Ok((status, value))
     }
 
@@ -137,7 +161,12 @@ impl Stack {
     }
 
     /// Any seqr-sim control call.
-    pub async fn sim_call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
+    pub async fn sim_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut request = self.http.request(method, format!("{}{path}", self.sim_base));
         if let Some(body) = body {
             request = request.json(body);
@@ -154,7 +183,8 @@ impl Stack {
     pub async fn poll(&self, invoice_id: Uuid) -> anyhow::Result<Round> {
         for _ in 0..20 {
             if !jobs::wake(&self.pool, invoice_id).await? {
-                jobs::schedule(&self.pool, invoice_id, Duration::ZERO, self.service.config.poll.active_interval).await?;
+                jobs::schedule(&self.pool, invoice_id, Duration::ZERO, self.service.config.poll.active_interval)
+                    .await?;
             }
             let round = self.poller.poll_once().await?;
             if round.invoices.contains(&invoice_id) {
@@ -185,11 +215,13 @@ use SeqrTarget::External;
 pub async fn scratch_database(config: &Config, name: &str) -> anyhow::Result<(String, PgPool)> {
     use sqlx::{postgres::PgConnectOptions, ConnectOptions as _};
     let options: PgConnectOptions = config.database_url.parse().context("DATABASE_URL")?;
-    let mut admin = options
-        .connect()
+    let mut admin = options.connect().await.with_context(|| {
+        format!("cannot connect to Postgres ({}): `ops/up` starts it", app::redact(&config.database_url))
+    })?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
         .await
-        .with_context(|| format!("cannot connect to Postgres ({}): `ops/up` starts it", app::redact(&config.database_url)))?;
-    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.context("creating the scratch database")?;
+        .context("creating the scratch database")?;
     let pool = store_pg::pool_options().max_connections(16).connect_with(options.clone().database(name)).await?;
     store_pg::MIGRATOR.run(&pool).await.context("migrations")?;
     let mut url = url::Url::parse(&config.database_url).context("DATABASE_URL")?;

@@ -25,7 +25,12 @@ pub struct Reseller {
 }
 
 /// Stores existing SEQR credentials for a register.
-pub async fn add(pool: &PgPool, spec: &TerminalSpec, seqr_terminal_id: &str, password: &Secret) -> Result<(), sqlx::Error> {
+pub async fn add(
+    pool: &PgPool,
+    spec: &TerminalSpec,
+    seqr_terminal_id: &str,
+    password: &Secret,
+) -> Result<(), sqlx::Error> {
     for id in [&spec.tenant_id, &spec.merchant_id, &spec.store_id, &spec.terminal_id] {
         if domain::TerminalId::parse(id).is_err() {
             return Err(sqlx::Error::Protocol(format!("invalid id {id:?}: 1 to 64 of A-Z a-z 0-9 _ -")));
@@ -51,7 +56,12 @@ pub async fn add(pool: &PgPool, spec: &TerminalSpec, seqr_terminal_id: &str, pas
 
 /// Registers the register at SEQR (registerTerminal, as the reseller) with a fresh password, and stores the
 /// credentials. Returns SEQR's terminal id.
-pub async fn register(pool: &PgPool, seqr: &SeqrClient, reseller: &Reseller, spec: &TerminalSpec) -> anyhow::Result<String> {
+pub async fn register(
+    pool: &PgPool,
+    seqr: &SeqrClient,
+    reseller: &Reseller,
+    spec: &TerminalSpec,
+) -> anyhow::Result<String> {
     use rand::RngCore;
     let mut bytes = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut bytes);

@@ -49,12 +49,8 @@ fn decode_parts(
     schema_version: i32,
     data: serde_json::Value,
 ) -> Result<Event, StoreError> {
-    let error = |message: String| StoreError::Decode {
-        position,
-        event_type: event_type.to_owned(),
-        schema_version,
-        message,
-    };
+    let error =
+        |message: String| StoreError::Decode { position, event_type: event_type.to_owned(), schema_version, message };
     let version = u16::try_from(schema_version).map_err(|_| error("schema version out of range".to_owned()))?;
     Event::from_stored(event_type, version, data).map_err(|e| error(format!("{}: {e}", e.code())))
 }
@@ -67,9 +63,7 @@ impl EventStore {
         let mut state = InvoiceState::default();
         for stored in &events {
             let event = decode(stored)?;
-            state
-                .apply(&event)
-                .map_err(|e| StoreError::Fold { position: stored.position, message: e.to_string() })?;
+            state.apply(&event).map_err(|e| StoreError::Fold { position: stored.position, message: e.to_string() })?;
         }
         Ok((state, events.last().map_or(0, |e| e.version)))
     }
@@ -86,17 +80,31 @@ impl InvoiceProjection {
     pub const NAME: &'static str = "invoices";
 }
 
+/// A batch of stored events (their `data` moved out) with the decoded domain events.
+#[derive(Debug)]
+pub struct DecodedBatch {
+    events: Vec<StoredEvent>,
+    decoded: Vec<Event>,
+}
+
 impl Projection for InvoiceProjection {
+    type Batch = DecodedBatch;
+
     fn name(&self) -> &str {
         InvoiceProjection::NAME
     }
 
-    async fn apply(&self, conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), StoreError> {
+    fn prepare(&self, mut events: Vec<StoredEvent>) -> Result<Self::Batch, StoreError> {
         let mut decoded = Vec::with_capacity(events.len());
-        for stored in events {
-            decoded.push(decode(stored)?);
+        for stored in &mut events {
+            let data = std::mem::take(&mut stored.data);
+            decoded.push(decode_parts(stored.position, &stored.event_type, stored.schema_version, data)?);
         }
+        Ok(DecodedBatch { events, decoded })
+    }
 
+    async fn apply(&self, conn: &mut PgConnection, batch: DecodedBatch) -> Result<(), StoreError> {
+        let DecodedBatch { events, decoded } = batch;
         // Streams in order of first appearance; those not starting at version 1 need their earlier events.
         let mut order: Vec<Uuid> = Vec::new();
         let mut by_stream: HashMap<Uuid, Vec<usize>> = HashMap::new();
@@ -207,8 +215,7 @@ impl Fold {
         };
         let delta = after.checked_sub(&before).ok().filter(|d| !d.is_zero())?;
         let references = self.state.refund_references();
-        let ers_reference =
-            if references.len() > references_before { references.last().cloned() } else { None };
+        let ers_reference = if references.len() > references_before { references.last().cloned() } else { None };
         Some(Movement::Refund { at, amount: delta, ers_reference })
     }
 }
@@ -244,8 +251,7 @@ struct ViewColumns {
 impl ViewColumns {
     fn push(&mut self, invoice_id: Uuid, fold: &Fold) {
         let state = &fold.state;
-        let (Some(scope), Some(invoice), Some(issued_at)) = (state.scope(), state.invoice(), state.issued_at())
-        else {
+        let (Some(scope), Some(invoice), Some(issued_at)) = (state.scope(), state.invoice(), state.issued_at()) else {
             tracing::warn!(%invoice_id, "invoices projection: stream without invoice_issued; no view row");
             return;
         };

@@ -17,7 +17,7 @@ mod subscription;
 
 pub use error::StoreError;
 pub use event::{AppendOutcome, AppendRequest, Checkpoint, EventScope, Metadata, NewEvent, StoredEvent};
-pub use invoices::{decode, InvoiceProjection};
+pub use invoices::{decode, DecodedBatch, InvoiceProjection};
 pub use store::{pool_options, EventStore, NOTIFY_CHANNEL};
 pub use subscription::{Processed, Projection, Subscription, SubscriptionConfig};
 

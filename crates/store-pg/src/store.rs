@@ -40,7 +40,7 @@ FROM unnest($3::uuid[], $4::text[], $5::int4[], $6::jsonb[]) WITH ORDINALITY \
 WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1) = $2 \
 RETURNING version, position, tx_id::text::int8, recorded_at";
 
-const SELECT_COLUMNS: &str = "position, tx_id::text::int8 AS tx_id, event_id, stream_id, version, event_type, \
+const SELECT_COLUMNS: &str = "position, tx_id, event_id, stream_id, version, event_type, \
     schema_version, data, tenant_id, merchant_id, store_id, terminal_id, correlation_id, causation_id, actor, \
     idempotency_key, recorded_at";
 
@@ -120,7 +120,9 @@ impl EventStore {
         };
         if rows.is_empty() {
             // The version check in the statement failed: the stream is elsewhere, or this is a retry.
-            return self.resolve_rejected(request.stream_id, request.expected_version, request.idempotency_key, None).await;
+            return self
+                .resolve_rejected(request.stream_id, request.expected_version, request.idempotency_key, None)
+                .await;
         }
         let mut written: Vec<(i64, i64, i64, chrono::DateTime<chrono::Utc>)> = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -195,11 +197,10 @@ impl EventStore {
     /// The checkpoint of the last committed event in `(tx_id, position)` order ([`Checkpoint::START`] if none);
     /// a subscription that reaches it has seen every event committed before this call.
     pub async fn head(&self) -> Result<Checkpoint, StoreError> {
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT tx_id::text::int8, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1",
-        )
-        .fetch_optional(&self.inner.pool)
-        .await?;
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT tx_id::text::int8, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1")
+                .fetch_optional(&self.inner.pool)
+                .await?;
         Ok(row.map_or(Checkpoint::START, |(tx_id, position)| Checkpoint { tx_id, position }))
     }
 
@@ -218,9 +219,9 @@ pub(crate) async fn read_all_after(
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let sql = format!(
         "SELECT {SELECT_COLUMNS} FROM events \
-         WHERE (tx_id, position) > ($1::int8::text::xid8, $2) \
-           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY tx_id, position LIMIT $3"
+         WHERE (events.tx_id, events.position) > ($1::int8::text::xid8, $2) \
+           AND events.tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY events.tx_id, events.position LIMIT $3"
     );
     let rows = sqlx::query(&sql).bind(after.tx_id).bind(after.position).bind(limit).fetch_all(conn).await?;
     rows.iter().map(stored_event).collect()
@@ -229,7 +230,8 @@ pub(crate) async fn read_all_after(
 fn stored_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {
         position: row.try_get("position")?,
-        tx_id: row.try_get("tx_id")?,
+        // xid8 travels as a binary int8 (values stay far below 2^63); skipping the text cast saves server time.
+        tx_id: row.try_get_unchecked("tx_id")?,
         event_id: row.try_get("event_id")?,
         stream_id: row.try_get("stream_id")?,
         version: row.try_get("version")?,

@@ -1,26 +1,31 @@
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use sqlx::PgConnection;
+use tokio::task::JoinHandle;
 
 use crate::error::StoreError;
 use crate::event::{Checkpoint, StoredEvent};
 use crate::store::{read_all_after, EventStore, NOTIFY_CHANNEL};
 
-/// A read model fed by a [`Subscription`]. Both methods run inside the transaction that also moves the checkpoint,
-/// so a batch is applied entirely or not at all.
-pub trait Projection: Send + Sync {
+/// A read model fed by a [`Subscription`]. A batch is first prepared (decoded, without I/O: this may run ahead
+/// on another task while the previous batch is applied), then applied inside the transaction that also moves the
+/// checkpoint, so a batch is applied entirely or not at all.
+pub trait Projection: Send + Sync + 'static {
+    /// A prepared batch.
+    type Batch: Send + 'static;
+
     /// Stable name: the key of the projection's checkpoint in `subscriptions`.
     fn name(&self) -> &str;
 
-    /// Applies one batch of events, in `(tx_id, position)` order. Re-delivery of an event already applied (after
-    /// a crash between commit and acknowledgement does not exist here, but after a rebuild) must be idempotent.
-    fn apply(
-        &self,
-        conn: &mut PgConnection,
-        events: &[StoredEvent],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Turns raw events (in `(tx_id, position)` order) into what [`Projection::apply`] needs. No I/O.
+    fn prepare(&self, events: Vec<StoredEvent>) -> Result<Self::Batch, StoreError>;
+
+    /// Applies one prepared batch. Applying events again (after a rebuild) must give the same rows.
+    fn apply(&self, conn: &mut PgConnection, batch: Self::Batch)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Empties the read model (used by [`Subscription::rebuild`]).
     fn reset(&self, conn: &mut PgConnection) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -57,14 +62,24 @@ pub struct Processed {
 /// A catch-up subscription with a durable checkpoint, feeding one projection.
 pub struct Subscription<P> {
     store: EventStore,
-    projection: P,
+    projection: Arc<P>,
     config: SubscriptionConfig,
 }
+
+/// A batch read and prepared: the events strictly after `after` up to `last`.
+struct Fetched<B> {
+    after: Checkpoint,
+    last: Checkpoint,
+    count: usize,
+    batch: B,
+}
+
+type Prefetch<B> = (Checkpoint, JoinHandle<Result<Option<Fetched<B>>, StoreError>>);
 
 impl<P: Projection> Subscription<P> {
     /// A subscription of `projection` to all events of `store`.
     pub fn new(store: EventStore, projection: P, config: SubscriptionConfig) -> Subscription<P> {
-        Subscription { store, projection, config }
+        Subscription { store, projection: Arc::new(projection), config }
     }
 
     /// The projection.
@@ -81,33 +96,81 @@ impl<P: Projection> Subscription<P> {
     /// Processes one batch: reads up to `batch_size` events after the checkpoint (below the commit horizon),
     /// applies them and stores the new checkpoint in one transaction. Returns how many events were applied.
     pub async fn run_once(&self) -> Result<Processed, StoreError> {
+        Ok(self.step(None, false).await?.0)
+    }
+
+    /// One batch. Uses `prefetched` if it starts at the stored checkpoint; with `pipelined`, starts reading and
+    /// preparing the following batch before applying this one and returns that prefetch.
+    async fn step(
+        &self,
+        prefetched: Option<Prefetch<P::Batch>>,
+        pipelined: bool,
+    ) -> Result<(Processed, Option<Prefetch<P::Batch>>), StoreError> {
         let name = self.projection.name();
         let mut tx = self.store.pool().begin().await?;
         // Serialise runners of the same projection; an advisory lock takes no transaction id, so the horizon read
         // below is not held back by this transaction.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(name).execute(&mut *tx).await?;
         let checkpoint = load_checkpoint(&mut tx, name).await?;
-        let events = read_all_after(&mut tx, checkpoint, self.config.batch_size).await?;
-        let Some(last) = events.last() else {
+        let mut fetched = None;
+        if let Some((after, handle)) = prefetched {
+            if after == checkpoint {
+                fetched = handle.await.map_err(|e| StoreError::Projection {
+                    name: name.to_owned(),
+                    message: format!("prefetch task failed: {e}"),
+                })??;
+            } else {
+                handle.abort();
+            }
+        }
+        if fetched.is_none() {
+            let events = read_all_after(&mut tx, checkpoint, self.config.batch_size).await?;
+            fetched = prepare(&*self.projection, checkpoint, events)?;
+        }
+        let Some(Fetched { after, last, count, batch }) = fetched else {
             let more = events_after(&mut tx, checkpoint).await?;
             tx.rollback().await?;
-            return Ok(Processed { events: 0, checkpoint, more });
+            return Ok((Processed { events: 0, checkpoint, more }, None));
         };
-        let next = last.checkpoint();
-        self.projection.apply(&mut tx, &events).await?;
-        sqlx::query(
-            "INSERT INTO subscriptions (name, tx_id, position) VALUES ($1, $2::int8::text::xid8, $3) \
-             ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, \
-             updated_at = now()",
-        )
-        .bind(name)
-        .bind(next.tx_id)
-        .bind(next.position)
-        .execute(&mut *tx)
-        .await?;
-        let more = events.len() as i64 >= self.config.batch_size || events_after(&mut tx, next).await?;
-        tx.commit().await?;
-        Ok(Processed { events: events.len(), checkpoint: next, more })
+        debug_assert_eq!(after, checkpoint);
+        let full = count as i64 >= self.config.batch_size;
+        // Events below the horizon never change, so the next batch can be read before this one commits.
+        let next = (pipelined && full).then(|| {
+            let store = self.store.clone();
+            let projection = Arc::clone(&self.projection);
+            let limit = self.config.batch_size;
+            let handle = tokio::spawn(async move {
+                let events = store.read_all_after(last, limit).await?;
+                prepare(&*projection, last, events)
+            });
+            (last, handle)
+        });
+        let applied = async {
+            self.projection.apply(&mut tx, batch).await?;
+            sqlx::query(
+                "INSERT INTO subscriptions (name, tx_id, position) VALUES ($1, $2::int8::text::xid8, $3) \
+                 ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, \
+                 updated_at = now()",
+            )
+            .bind(name)
+            .bind(last.tx_id)
+            .bind(last.position)
+            .execute(&mut *tx)
+            .await?;
+            let more = full || events_after(&mut tx, last).await?;
+            tx.commit().await?;
+            Ok::<bool, StoreError>(more)
+        }
+        .await;
+        match applied {
+            Ok(more) => Ok((Processed { events: count, checkpoint: last, more }, next)),
+            Err(e) => {
+                if let Some((_, handle)) = next {
+                    handle.abort();
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Runs batches until every event committed when called is applied (waiting for transactions that hold
@@ -122,10 +185,15 @@ impl<P: Projection> Subscription<P> {
     pub async fn catch_up_to(&self, target: Checkpoint) -> Result<Processed, StoreError> {
         let mut wakeups = self.store.appended();
         let mut total = 0;
+        let mut prefetched = None;
         loop {
-            let p = self.run_once().await?;
+            let (p, next) = self.step(prefetched.take(), true).await?;
+            prefetched = next;
             total += p.events;
             if p.checkpoint >= target {
+                if let Some((_, handle)) = prefetched {
+                    handle.abort();
+                }
                 return Ok(Processed { events: total, ..p });
             }
             if p.events == 0 {
@@ -195,18 +263,28 @@ impl<P: Projection> Subscription<P> {
     }
 }
 
+fn prepare<P: Projection>(
+    projection: &P,
+    after: Checkpoint,
+    events: Vec<StoredEvent>,
+) -> Result<Option<Fetched<P::Batch>>, StoreError> {
+    let Some(last) = events.last().map(StoredEvent::checkpoint) else { return Ok(None) };
+    let count = events.len();
+    let batch = projection.prepare(events)?;
+    Ok(Some(Fetched { after, last, count, batch }))
+}
+
 /// How soon [`Subscription::run`] looks again when open transactions hold committed events back.
 const HELD_BACK_RETRY: Duration = Duration::from_millis(5);
 
 /// Whether any event (committed, whatever the horizon) lies after `after` in `(tx_id, position)` order.
 async fn events_after(conn: &mut PgConnection, after: Checkpoint) -> Result<bool, StoreError> {
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::int8::text::xid8, $2))",
-    )
-    .bind(after.tx_id)
-    .bind(after.position)
-    .fetch_one(conn)
-    .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::int8::text::xid8, $2))")
+            .bind(after.tx_id)
+            .bind(after.position)
+            .fetch_one(conn)
+            .await?;
     Ok(exists)
 }
 

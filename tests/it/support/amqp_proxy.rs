@@ -51,7 +51,7 @@ impl TcpProxy {
                             let Ok(mut server) = TcpStream::connect(upstream).await else { return };
                             tokio::select! {
                                 _ = copy_bidirectional(&mut client, &mut server) => {}
-                                _ = changes.wait_for(|s| s.1 != generation || s.0 != Mode::Up) => {
+                                _ = async { changes.wait_for(|s| s.1 != generation || s.0 != Mode::Up).await.is_ok() } => {
                                     // Stalled or cut: forward nothing more; hold both sockets until the cut.
                                     let _ = changes.wait_for(|s| s.1 != generation).await;
                                 }

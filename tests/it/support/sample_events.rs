@@ -3,14 +3,14 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::event::{
-    CallOutcomeUnknown, CallRejected, CallResolved, CallSucceeded, CancelRequested, CommitRequested,
-    InvoiceIssued, InvoiceUpdateRequested, ReceiptSubmitRequested, RefundRequested, ReservationExpired,
-    SendInvoiceRequested, StatusObserved,
+    CallOutcomeUnknown, CallRejected, CallResolved, CallSucceeded, CancelRequested, CommitRequested, InvoiceIssued,
+    InvoiceUpdateRequested, ReceiptSubmitRequested, RefundRequested, ReservationExpired, SendInvoiceRequested,
+    StatusObserved,
 };
 use domain::{
-    AcknowledgmentMode, CallId, CallSuccess, Currency, CustomerToken, Event, Evidence, HttpUrl, Invoice,
-    InvoiceId, InvoiceRow, MerchantId, Money, Payment, PaymentMode, ReceiptDocument, ReceiptType, Resolution,
-    Scope, SeqrStatus, StoreId, TenantId, TerminalId, TokenStatus,
+    AcknowledgmentMode, CallId, CallSuccess, Currency, CustomerToken, Event, Evidence, HttpUrl, Invoice, InvoiceId,
+    InvoiceRow, MerchantId, Money, Payment, PaymentMode, ReceiptDocument, ReceiptType, Resolution, Scope, SeqrStatus,
+    StoreId, TenantId, TerminalId, TokenStatus,
 };
 use uuid::Uuid;
 

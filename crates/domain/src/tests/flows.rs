@@ -608,3 +608,22 @@ fn folding_a_stored_move_out_of_a_final_state_keeps_it_final() {
     paid.push(observed_ev(3, SeqrStatus::Issued, 3, vec![], None));
     assert_eq!(crate::fold(&paid).unwrap().status(), InvoiceStatus::Paid);
 }
+
+#[test]
+fn later_paid_versions_keep_the_first_payment() {
+    let mut h = History::default();
+    paid(&mut h, "100.00");
+    // A new version (e.g. after a refund) without receipt details is fine once paid.
+    let s = h.step(
+        observe_cmd(20, SeqrStatus::Paid, 3, vec![], None),
+        vec![observed_ev(20, SeqrStatus::Paid, 3, vec![], None)],
+    );
+    assert_eq!(s.paid_amount(), Some(sek("100")));
+    // Different details later do not rewrite the payment (refund accounting depends on it).
+    let s = h.step(
+        observe_cmd(21, SeqrStatus::Paid, 4, vec![], Some(payment("OTHER", sek("1")))),
+        vec![observed_ev(21, SeqrStatus::Paid, 4, vec![], None)],
+    );
+    assert_eq!(s.payment().map(|p| p.ers_reference.as_str()), Some(ERS));
+    assert_eq!(s.paid_amount(), Some(sek("100")));
+}

@@ -251,7 +251,7 @@ fn from_stored_errors() {
 
 #[test]
 fn event_json_schema_generates() {
-    let schema = schemars::schema_for!(Event);
+    let schema = Event::json_schema();
     let v = serde_json::to_value(&schema).unwrap();
     let text = v.to_string();
     for t in EVENT_TYPES {

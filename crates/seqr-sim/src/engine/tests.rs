@@ -13,7 +13,12 @@ fn t0() -> DateTime<Utc> {
 fn engine() -> Engine {
     Engine::new(
         EngineConfig::seqr_defaults(),
-        vec![ResellerSeed { id: "hm1".into(), user_id: "9900".into(), password: "2009".into(), currency: "SEK".into() }],
+        vec![ResellerSeed {
+            id: "hm1".into(),
+            user_id: "9900".into(),
+            password: "2009".into(),
+            currency: "SEK".into(),
+        }],
         vec![TerminalSeed {
             id: T1.into(),
             password: "secret1".into(),
@@ -71,7 +76,10 @@ fn send(e: &mut Engine, inv: Invoice, tokens: Vec<CustomerToken>) -> String {
     );
     let Response::SendInvoice(r) = r else { panic!("wrong response") };
     assert_eq!(r.base.result_code, ResultCode::Success);
-    assert_eq!(r.invoice_qr_code.as_deref(), Some(format!("HTTP://SEQR.SE/R{}", r.invoice_reference.as_deref().unwrap()).as_str()));
+    assert_eq!(
+        r.invoice_qr_code.as_deref(),
+        Some(format!("HTTP://SEQR.SE/R{}", r.invoice_reference.as_deref().unwrap()).as_str())
+    );
     r.invoice_reference.unwrap()
 }
 
@@ -129,7 +137,10 @@ fn undelivered_paid_is_reversed_after_the_window_but_delivered_is_not() {
     assert!(e.invoice(&a).unwrap().reversed);
     assert_eq!(status_at(&mut e, &b, t0() + Duration::seconds(60)).status, Some(InvoiceStatus::Paid));
     let kinds: Vec<_> = e.ledger().iter().map(|l| (l.kind, l.amount)).collect();
-    assert_eq!(kinds, vec![("PAYMENT", Decimal::from(100)), ("PAYMENT", Decimal::from(50)), ("REVERSAL", Decimal::from(-100))]);
+    assert_eq!(
+        kinds,
+        vec![("PAYMENT", Decimal::from(100)), ("PAYMENT", Decimal::from(50)), ("REVERSAL", Decimal::from(-100))]
+    );
 }
 
 #[test]
@@ -170,13 +181,22 @@ fn missing_ack_mode_defaults_to_require() {
 #[test]
 fn remembered_card_is_offered_and_a_swiped_card_overrides_it() {
     let mut e = engine();
-    e.attach_card("alice", "hm1", TokenView { id: Some("X_CARD".into()), value: Some("111".into()), description: None, status: 0 });
+    e.attach_card(
+        "alice",
+        "hm1",
+        TokenView { id: Some("X_CARD".into()), value: Some("111".into()), description: None, status: 0 },
+    );
     let r = send(&mut e, invoice(100, AcknowledgmentMode::OptionalAcknowledgment), vec![]);
     let scan = e.scan(&r, "alice", t0()).unwrap();
     assert!(scan.awaiting_acknowledgment);
     assert_eq!((scan.tokens[0].value.as_deref(), scan.tokens[0].status), (Some("111"), 0));
 
-    let swiped = CustomerToken { description: None, id: Some("X_CARD".into()), status: TokenStatus::Used, value: Some("222".into()) };
+    let swiped = CustomerToken {
+        description: None,
+        id: Some("X_CARD".into()),
+        status: TokenStatus::Used,
+        value: Some("222".into()),
+    };
     let r2 = send(&mut e, invoice(100, AcknowledgmentMode::OptionalAcknowledgment), vec![swiped]);
     let scan = e.scan(&r2, "alice", t0()).unwrap();
     assert_eq!(scan.tokens[0].value.as_deref(), Some("222"));
@@ -188,7 +208,12 @@ fn optional_ack_without_tokens_does_not_block_and_card_can_be_remembered() {
     let r = send(&mut e, invoice(100, AcknowledgmentMode::OptionalAcknowledgment), vec![]);
     assert!(!e.scan(&r, "bob", t0()).unwrap().awaiting_acknowledgment);
     // The card is swiped after the scan: the register sends it with updateInvoice.
-    let swiped = CustomerToken { description: Some("Club".into()), id: Some("X_CARD".into()), status: TokenStatus::Used, value: Some("333".into()) };
+    let swiped = CustomerToken {
+        description: Some("Club".into()),
+        id: Some("X_CARD".into()),
+        status: TokenStatus::Used,
+        value: Some("333".into()),
+    };
     let up = e.handle(
         Request::UpdateInvoice(UpdateInvoiceRequest {
             context: ctx(T1, "secret1"),
@@ -235,7 +260,10 @@ fn update_and_cancel_error_codes() {
     assert_eq!(upd(&mut e, invoice(1, AcknowledgmentMode::NoAcknowledgment)), ResultCode::PaymentInProgress);
     let cancel = |e: &mut Engine, reference: &str| {
         code(e.handle(
-            Request::CancelInvoice(CancelInvoiceRequest { context: ctx(T1, "secret1"), invoice_reference: Some(reference.into()) }),
+            Request::CancelInvoice(CancelInvoiceRequest {
+                context: ctx(T1, "secret1"),
+                invoice_reference: Some(reference.into()),
+            }),
             t0(),
         ))
     };
@@ -261,7 +289,11 @@ fn authentication_codes() {
     });
     let gps = |e: &mut Engine, c| {
         code(e.handle(
-            Request::GetPaymentStatus(GetPaymentStatusRequest { context: c, invoice_reference: Some("1".into()), invoice_version: 0 }),
+            Request::GetPaymentStatus(GetPaymentStatusRequest {
+                context: c,
+                invoice_reference: Some("1".into()),
+                invoice_version: 0,
+            }),
             t0(),
         ))
     };
@@ -352,7 +384,11 @@ fn refunds_are_checked() {
     let refund = |e: &mut Engine, ers: &str, amount: Option<Amount>| {
         let inv = Invoice { total_amount: amount, ..Default::default() };
         e.handle(
-            Request::RefundPayment(RefundPaymentRequest { context: ctx(T1, "secret1"), ers_reference: Some(ers.into()), invoice: Some(inv) }),
+            Request::RefundPayment(RefundPaymentRequest {
+                context: ctx(T1, "secret1"),
+                ers_reference: Some(ers.into()),
+                invoice: Some(inv),
+            }),
             t0(),
         )
     };
@@ -367,7 +403,10 @@ fn refunds_are_checked() {
     assert_ne!(refund_ref, ers);
     let too_much = refund(&mut e, &ers, sek(41));
     assert_eq!(too_much.base().result_code, ResultCode::SumOfRefundsCanNotBeMoreThanOriginalTransaction);
-    assert_eq!(too_much.base().result_description.as_deref(), Some("Sum of refunds can not be more than original transaction"));
+    assert_eq!(
+        too_much.base().result_description.as_deref(),
+        Some("Sum of refunds can not be more than original transaction")
+    );
     assert_eq!(code(refund(&mut e, &ers, sek(40))), ResultCode::Success);
     e.set_refunds_allowed(T1, false);
     assert_eq!(code(refund(&mut e, &ers, sek(1))), ResultCode::ResellerNotAllowedToDoRefund);
@@ -381,7 +420,10 @@ fn reports_wait_then_sum_the_period() {
     e.confirm_payment(&r, "1234", t0()).unwrap();
     status_at(&mut e, &r, t0());
     let mark = e.handle(
-        Request::MarkTransactionPeriod(MarkTransactionPeriodRequest { context: reseller_ctx("2009"), parameters: None }),
+        Request::MarkTransactionPeriod(MarkTransactionPeriodRequest {
+            context: reseller_ctx("2009"),
+            parameters: None,
+        }),
         t0() + Duration::seconds(1),
     );
     let Response::MarkTransactionPeriod(m) = mark else { panic!() };
@@ -399,7 +441,10 @@ fn reports_wait_then_sum_the_period() {
         let Response::ExecuteReport(r) = r else { panic!() };
         r
     };
-    assert_eq!(report(&mut e, "Reconciliation/Shop.xml", t0() + Duration::seconds(2)).base.result_code, ResultCode::ReportNotReady);
+    assert_eq!(
+        report(&mut e, "Reconciliation/Shop.xml", t0() + Duration::seconds(2)).base.result_code,
+        ResultCode::ReportNotReady
+    );
     let ok = report(&mut e, "Reconciliation/Shop.xml", t0() + Duration::seconds(4));
     let rep = ok.report.unwrap();
     let s = rep.content_string.unwrap();

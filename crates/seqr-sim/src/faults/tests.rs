@@ -23,8 +23,20 @@ fn counted_rules_apply_to_the_next_n_calls_of_their_operation_only() {
 fn probability_is_seeded_and_latency_combines() {
     let run = |seed| {
         let mut f = Faults::new(seed);
-        f.add(FaultRule { operation: None, action: FaultAction::Latency, count: None, probability: None, latency_ms: Some(5) });
-        f.add(FaultRule { operation: None, action: FaultAction::Http500, count: None, probability: Some(0.5), latency_ms: None });
+        f.add(FaultRule {
+            operation: None,
+            action: FaultAction::Latency,
+            count: None,
+            probability: None,
+            latency_ms: Some(5),
+        });
+        f.add(FaultRule {
+            operation: None,
+            action: FaultAction::Http500,
+            count: None,
+            probability: Some(0.5),
+            latency_ms: None,
+        });
         (0..100).map(|_| f.decide("x")).collect::<Vec<_>>()
     };
     let a = run(7);

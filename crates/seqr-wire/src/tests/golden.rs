@@ -325,3 +325,22 @@ fn byte_order_mark_is_accepted() {
     let xml = format!("\u{feff}{}", read("protocol/12_3_get_payment_status_request.xml"));
     assert!(matches!(parse_request(xml.as_bytes()), Ok(Request::GetPaymentStatus(_))));
 }
+
+#[test]
+fn parameter_map_with_and_without_the_parameter_level() {
+    let doc = |params: &str| {
+        format!(
+            r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><ns2:markTransactionPeriod xmlns:ns2="http://external.interfaces.ers.seamless.com/"><parameters>{params}</parameters></ns2:markTransactionPeriod></soap:Body></soap:Envelope>"#
+        )
+    };
+    let want = Some(ParameterMap(vec![("TERMINALID".into(), "abc".into())]));
+    let proper = doc("<parameter><entry><key>TERMINALID</key><value>abc</value></entry></parameter>");
+    let Ok(Request::MarkTransactionPeriod(r)) = parse_request(proper.as_bytes()) else { panic!() };
+    assert_eq!(r.parameters, want);
+    assert_eq!(r.parameters.as_ref().and_then(|p| p.get("TERMINALID")), Some("abc"));
+    // The FAQ snippet leaves out the <parameter> level; lenient parsing accepts it, strict parsing does not.
+    let faq = doc("<entry><key>TERMINALID</key><value>abc</value></entry>");
+    let Ok(Request::MarkTransactionPeriod(r)) = parse_request(faq.as_bytes()) else { panic!() };
+    assert_eq!(r.parameters, want);
+    assert_eq!(parse_request_with(faq.as_bytes(), &ParseOptions::STRICT).unwrap_err().code(), "unknown_element");
+}

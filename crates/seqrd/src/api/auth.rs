@@ -48,12 +48,11 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 async fn lookup(pool: &PgPool, key: &str) -> Result<Option<Caller>, ApiError> {
-    let row: Option<(String, Option<Vec<String>>, String)> = sqlx::query_as(
-        "SELECT tenant_id, stores, key_prefix FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-    )
-    .bind(hash_key(key))
-    .fetch_optional(pool)
-    .await?;
+    let row: Option<(String, Option<Vec<String>>, String)> =
+        sqlx::query_as("SELECT tenant_id, stores, key_prefix FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+            .bind(hash_key(key))
+            .fetch_optional(pool)
+            .await?;
     Ok(row.map(|(tenant_id, stores, key_prefix)| Caller { tenant_id, stores, key_prefix }))
 }
 

@@ -40,7 +40,11 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid API key is required: Authorization: Bearer <key>")
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API key is required: Authorization: Bearer <key>",
+        )
     }
 
     /// Logs the cause and answers 500 without revealing it.
@@ -80,10 +84,14 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
         match e {
             JsonDataError(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text()),
             JsonSyntaxError(e) => ApiError::bad_request("malformed_json", e.body_text()),
-            MissingJsonContentType(_) => {
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send Content-Type: application/json")
+            MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send Content-Type: application/json",
+            ),
+            BytesRejection(_) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body too large")
             }
-            BytesRejection(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body too large"),
             other => ApiError::bad_request("invalid_body", other.body_text()),
         }
     }

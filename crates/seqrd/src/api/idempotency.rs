@@ -65,7 +65,7 @@ pub async fn begin(pool: &PgPool, tenant: &str, key: &str, hash: &[u8]) -> Resul
     if inserted == 1 {
         return Ok(Begin::Proceed);
     }
-    let row: Option<(Vec<u8>, String, Option<i32>, Option<Vec<u8>>, bool)> = sqlx::query_as(
+    let row: Option<StoredKey> = sqlx::query_as(
         "SELECT request_hash, state, response_status, response_body, locked_until > now()
          FROM idempotency_keys WHERE tenant_id = $1 AND idempotency_key = $2",
     )
@@ -111,7 +111,13 @@ pub async fn begin(pool: &PgPool, tenant: &str, key: &str, hash: &[u8]) -> Resul
 }
 
 /// Stores the answer (or releases the key for a 5xx answer).
-pub async fn finish(pool: &PgPool, tenant: &str, key: &str, status: StatusCode, body: &[u8]) -> Result<(), sqlx::Error> {
+pub async fn finish(
+    pool: &PgPool,
+    tenant: &str,
+    key: &str,
+    status: StatusCode,
+    body: &[u8],
+) -> Result<(), sqlx::Error> {
     if status.is_server_error() {
         sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND idempotency_key = $2")
             .bind(tenant)
@@ -133,6 +139,13 @@ pub async fn finish(pool: &PgPool, tenant: &str, key: &str, status: StatusCode, 
     Ok(())
 }
 
+/// request_hash, state, response_status, response_body, still locked.
+type StoredKey = (Vec<u8>, String, Option<i32>, Option<Vec<u8>>, bool);
+
 fn in_use() -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_use", "a request with this Idempotency-Key is still running")
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_key_in_use",
+        "a request with this Idempotency-Key is still running",
+    )
 }

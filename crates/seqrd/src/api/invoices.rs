@@ -8,7 +8,9 @@ use axum::{
     Json,
 };
 use domain::{
-    command::{CancelInvoice, CommitReservation, IssueInvoice, RefundPayment, ResolveCall, SubmitReceipt, UpdateInvoice},
+    command::{
+        CancelInvoice, CommitReservation, IssueInvoice, RefundPayment, ResolveCall, SubmitReceipt, UpdateInvoice,
+    },
     CallId, CallState, CallSuccess, Command, CustomerToken, Evidence, Invoice, InvoiceId, InvoiceRow, InvoiceState,
     Money, ReceiptDocument, Rejection, Resolution, Scope,
 };
@@ -102,15 +104,18 @@ pub async fn issue(State(app): State<AppState>, caller: Caller, headers: HeaderM
             invoice.entry("issue_date").or_insert_with(|| serde_json::json!(engine::now()));
         }
         let body: IssueBody = from_value(value)?;
-        let terminal: Option<(String, String)> = sqlx::query_as(
-            "SELECT merchant_id, store_id FROM terminals WHERE tenant_id = $1 AND terminal_id = $2",
-        )
-        .bind(&caller.tenant_id)
-        .bind(&body.terminal_id)
-        .fetch_optional(&app.service.pool)
-        .await?;
+        let terminal: Option<(String, String)> =
+            sqlx::query_as("SELECT merchant_id, store_id FROM terminals WHERE tenant_id = $1 AND terminal_id = $2")
+                .bind(&caller.tenant_id)
+                .bind(&body.terminal_id)
+                .fetch_optional(&app.service.pool)
+                .await?;
         let Some((merchant, store)) = terminal.filter(|(_, store)| caller.may_access(&caller.tenant_id, store)) else {
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_terminal", "no such terminal for this API key"));
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_terminal",
+                "no such terminal for this API key",
+            ));
         };
         let scope = Scope {
             tenant: parse_id(&caller.tenant_id)?,
@@ -127,14 +132,20 @@ pub async fn issue(State(app): State<AppState>, caller: Caller, headers: HeaderM
         let call_id = CallId(Uuid::now_v7());
         let at = engine::now();
         let meta = engine::metadata(caller.actor(), None);
-        let command = Command::Issue(IssueInvoice { at, invoice_id, scope, call_id, invoice: body.invoice, tokens: body.tokens });
-        let (state, call) = app.service.command(invoice_id, &meta, key.as_deref(), |_| command.clone()).await.map_err(service_error)?;
+        let command =
+            Command::Issue(IssueInvoice { at, invoice_id, scope, call_id, invoice: body.invoice, tokens: body.tokens });
+        let (state, call) =
+            app.service.command(invoice_id, &meta, key.as_deref(), |_| command.clone()).await.map_err(service_error)?;
         respond(&app, &state, call, StatusCode::CREATED).await
     })
     .await
 }
 
-pub async fn get(State(app): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> Result<Json<InvoiceView>, ApiError> {
+pub async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<InvoiceView>, ApiError> {
     let state = load_owned(&app, &caller, id).await?;
     InvoiceView::of(&state).map(Json).ok_or_else(ApiError::not_found)
 }
@@ -166,21 +177,39 @@ pub async fn events(
     Ok(Json(serde_json::json!({ "invoice_id": id, "events": items })))
 }
 
-pub async fn loyalty(app: State<AppState>, caller: Caller, Path(id): Path<Uuid>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn loyalty(
+    app: State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     invoice_command(app, caller, id, headers, body, "loyalty", |b: LoyaltyBody, at, call_id, _| {
         Command::UpdateInvoice(UpdateInvoice { at, call_id, rows: b.rows, total: b.total, tokens: b.tokens })
     })
     .await
 }
 
-pub async fn commit(app: State<AppState>, caller: Caller, Path(id): Path<Uuid>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn commit(
+    app: State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     invoice_command(app, caller, id, headers, body, "commit", |b: CommitBody, at, call_id, _| {
         Command::CommitReservation(CommitReservation { at, call_id, amount: b.amount })
     })
     .await
 }
 
-pub async fn cancel(app: State<AppState>, caller: Caller, Path(id): Path<Uuid>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn cancel(
+    app: State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let body = if body.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { body };
     invoice_command(app, caller, id, headers, body, "cancel", |_: CancelBody, at, call_id, _| {
         Command::Cancel(CancelInvoice { at, call_id })
@@ -188,14 +217,26 @@ pub async fn cancel(app: State<AppState>, caller: Caller, Path(id): Path<Uuid>, 
     .await
 }
 
-pub async fn refund(app: State<AppState>, caller: Caller, Path(id): Path<Uuid>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn refund(
+    app: State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     invoice_command(app, caller, id, headers, body, "refunds", |b: RefundBody, at, call_id, _| {
         Command::Refund(RefundPayment { at, call_id, amount: b.amount, title: b.title, rows: b.rows })
     })
     .await
 }
 
-pub async fn receipt(app: State<AppState>, caller: Caller, Path(id): Path<Uuid>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn receipt(
+    app: State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     invoice_command(app, caller, id, headers, body, "receipt", |b: ReceiptBody, at, call_id, _| {
         Command::SubmitReceipt(SubmitReceipt { at, call_id, ers_reference: b.ers_reference, document: b.document })
     })
@@ -223,7 +264,13 @@ pub async fn resolve_call(
                 },
             },
             "not_done" => Resolution::NotDone,
-            _ => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_outcome", "outcome must be succeeded or not_done")),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_outcome",
+                    "outcome must be succeeded or not_done",
+                ))
+            }
         };
         let at = engine::now();
         let meta = engine::metadata(caller.actor(), None);
@@ -232,7 +279,12 @@ pub async fn resolve_call(
             .service
             .engine
             .execute(InvoiceId(id), &meta, key.as_deref(), |_| {
-                Command::ResolveCall(ResolveCall { at, call_id, resolution: resolution.clone(), evidence: evidence.clone() })
+                Command::ResolveCall(ResolveCall {
+                    at,
+                    call_id,
+                    resolution: resolution.clone(),
+                    evidence: evidence.clone(),
+                })
             })
             .await
             .map_err(|e| service_error(e.into()))?;
@@ -276,7 +328,15 @@ async fn invoice_command<B: DeserializeOwned + Send + 'static>(
 }
 
 /// Runs `f` under the Idempotency-Key rules (when the header is present) and turns its result into a response.
-async fn idempotent<F, Fut>(app: &AppState, caller: &Caller, headers: &HeaderMap, method: &str, path: &str, body: Bytes, f: F) -> Response
+async fn idempotent<F, Fut>(
+    app: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    body: Bytes,
+    f: F,
+) -> Response
 where
     F: FnOnce(AppState, Caller, Bytes, Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
@@ -291,10 +351,15 @@ where
     let hash = idempotency::request_hash(method, path, &body);
     match idempotency::begin(&app.service.pool, &caller.tenant_id, &key, &hash).await {
         Err(e) => e.into_response(),
-        Ok(Begin::Replay { status, body }) => {
-            (status, [(axum::http::header::CONTENT_TYPE, "application/json"), (axum::http::HeaderName::from_static("idempotent-replayed"), "true")], body)
-                .into_response()
-        }
+        Ok(Begin::Replay { status, body }) => (
+            status,
+            [
+                (axum::http::header::CONTENT_TYPE, "application/json"),
+                (axum::http::HeaderName::from_static("idempotent-replayed"), "true"),
+            ],
+            body,
+        )
+            .into_response(),
         Ok(Begin::Proceed) => {
             let command_key = format!("http:{key}");
             let (status, bytes) = match f(app.clone(), caller.clone(), body, Some(command_key)).await {
@@ -368,7 +433,12 @@ async fn rejections(app: &AppState, id: Uuid) -> Result<Vec<(CallId, i32, String
         .collect())
 }
 
-async fn respond(app: &AppState, state: &InvoiceState, call: Option<CallId>, ok: StatusCode) -> Result<(StatusCode, serde_json::Value), ApiError> {
+async fn respond(
+    app: &AppState,
+    state: &InvoiceState,
+    call: Option<CallId>,
+    ok: StatusCode,
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let rejected = call.and_then(|c| state.call(c)).is_some_and(|r| r.state == CallState::Rejected);
     let list = match (rejected, state.invoice_id()) {
         (true, Some(id)) => rejections(app, id.0).await?,
@@ -391,7 +461,8 @@ fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
 }
 
 fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_json::from_value(value).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))
 }
 
 fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, ApiError>
@@ -408,9 +479,11 @@ pub fn service_error(e: ServiceError) -> ApiError {
         ServiceError::Engine(EngineError::Contention) => {
             ApiError::new(StatusCode::CONFLICT, "concurrent_modification", "the invoice changed concurrently; retry")
         }
-        ServiceError::UnknownTerminal(t) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_terminal", format!("terminal {t:?} has no SEQR credentials"))
-        }
+        ServiceError::UnknownTerminal(t) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_terminal",
+            format!("terminal {t:?} has no SEQR credentials"),
+        ),
         other => ApiError::internal(other),
     }
 }
@@ -420,9 +493,19 @@ pub fn service_error(e: ServiceError) -> ApiError {
 pub fn rejection(r: &Rejection) -> ApiError {
     let status = match r.code() {
         "invoice_not_found" => StatusCode::NOT_FOUND,
-        "already_issued" | "invoice_not_registered" | "invoice_closed" | "invoice_already_paid" | "invoice_not_reserved"
-        | "invoice_not_paid" | "call_in_flight" | "call_already_settled" | "call_outcome_unknown" | "call_not_unknown"
-        | "status_regression" | "reservation_not_expired" | "no_reservation_deadline" => StatusCode::CONFLICT,
+        "already_issued"
+        | "invoice_not_registered"
+        | "invoice_closed"
+        | "invoice_already_paid"
+        | "invoice_not_reserved"
+        | "invoice_not_paid"
+        | "call_in_flight"
+        | "call_already_settled"
+        | "call_outcome_unknown"
+        | "call_not_unknown"
+        | "status_regression"
+        | "reservation_not_expired"
+        | "no_reservation_deadline" => StatusCode::CONFLICT,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     ApiError::new(status, r.code(), r.to_string())

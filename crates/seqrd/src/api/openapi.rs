@@ -14,7 +14,8 @@ pub async fn spec() -> Json<Value> {
 /// The OpenAPI document.
 pub fn document() -> Value {
     let mut gen = SchemaGenerator::new(SchemaSettings::openapi3());
-    let schema = |name: &str, s: schemars::schema::Schema| (name.to_owned(), serde_json::to_value(s).unwrap_or(Value::Null));
+    let schema =
+        |name: &str, s: schemars::schema::Schema| (name.to_owned(), serde_json::to_value(s).unwrap_or(Value::Null));
     let refs: Vec<(String, Value)> = vec![
         schema("IssueBody", gen.subschema_for::<invoices::IssueBody>()),
         schema("LoyaltyBody", gen.subschema_for::<invoices::LoyaltyBody>()),
