@@ -409,6 +409,20 @@ impl SeqrClient {
         execute_report, ExecuteReportRequest, ExecuteReport, ExecuteReportResponse
     );
 
+    /// benchmarkingNop (a no-op round trip; retried like a read).
+    pub async fn benchmarking_nop(&self) -> Result<ErsResponse, CallError> {
+        match self.call(Request::BenchmarkingNop).await? {
+            Response::BenchmarkingNop(r) => Ok(r),
+            other => Err(CallError::Decode {
+                operation: Operation::BenchmarkingNop,
+                error: WireError::UnexpectedElement {
+                    expected: Operation::BenchmarkingNop.response_name().to_owned(),
+                    found: other.operation().response_name().to_owned(),
+                },
+            }),
+        }
+    }
+
     /// Sends any request and checks its resultCode. Pure reads are retried per the policy.
     pub async fn call(&self, req: Request) -> Result<Response, CallError> {
         let op = req.operation();
@@ -515,3 +529,6 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests;

@@ -53,8 +53,8 @@ impl EngineConfig {
     }
 }
 
-/// A reseller (merchant account) that authenticates as RESELLERUSER.
-#[derive(Debug, Clone, Serialize)]
+/// A reseller (merchant account) that authenticates as RESELLERUSER. Debug output hides the password.
+#[derive(Clone, Serialize)]
 pub struct ResellerSeed {
     /// Reseller id (principal `id`).
     pub id: String,
@@ -68,7 +68,8 @@ pub struct ResellerSeed {
 }
 
 /// A terminal known to the simulator before any registerTerminal call (a webshop terminal from Seamless).
-#[derive(Debug, Clone, Serialize)]
+/// Debug output hides the password.
+#[derive(Clone, Serialize)]
 pub struct TerminalSeed {
     /// Terminal id (32 hex characters in SEQR, any string here).
     pub id: String,
@@ -83,6 +84,30 @@ pub struct TerminalSeed {
     pub single_invoice: bool,
     /// Whether refundPayment is allowed (false gives 97).
     pub refunds_allowed: bool,
+}
+
+impl std::fmt::Debug for ResellerSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResellerSeed")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("password", &"<redacted>")
+            .field("currency", &self.currency)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TerminalSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TerminalSeed")
+            .field("id", &self.id)
+            .field("password", &"<redacted>")
+            .field("reseller_id", &self.reseller_id)
+            .field("name", &self.name)
+            .field("single_invoice", &self.single_invoice)
+            .field("refunds_allowed", &self.refunds_allowed)
+            .finish()
+    }
 }
 
 /// Why a phone (control API) action was refused.
@@ -380,6 +405,12 @@ pub struct Engine {
 
 const QR_PREFIX: &str = "HTTP://SEQR.SE/R";
 
+/// The largest amount accepted (REJECTED_AMOUNT above it); keeps every sum far from `Decimal`'s range.
+const MAX_AMOUNT: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
+
+/// The longest reservation accepted from `commitReservationTimeout` (ten years, in seconds).
+const MAX_RESERVATION_SECS: i64 = 10 * 366 * 24 * 3600;
+
 impl Engine {
     /// An engine with the given resellers and pre-registered terminals.
     pub fn new(cfg: EngineConfig, resellers: Vec<ResellerSeed>, terminals: Vec<TerminalSeed>) -> Engine {
@@ -637,7 +668,7 @@ impl Engine {
                 }
             }
         }
-        if value <= Decimal::ZERO {
+        if value <= Decimal::ZERO || value > MAX_AMOUNT {
             return Err(ResultCode::RejectedAmount);
         }
         if let Some(url) = inv.notification_url.as_deref() {
@@ -874,6 +905,10 @@ impl Engine {
             inv.delivered = true;
             inv.bump(InvoiceStatus::Paid);
             let (rid, cashier) = (inv.reseller_id.clone(), inv.invoice.cashier_id.clone());
+            if let Some(url) = inv.invoice.notification_url.clone() {
+                let n = Notification { url, invoice_reference: reference.clone(), status: "PAID".to_owned() };
+                self.outbox.push(n);
+            }
             self.record_payment(&ers, &reference, &rid, &tid, cashier, fin, &currency, now);
             Ok(ers)
         })();
@@ -1357,7 +1392,7 @@ impl Engine {
         let status = if reservation {
             inv.reserved_amount = Some(total);
             let secs = inv.invoice.commit_reservation_timeout.filter(|s| *s > 0).unwrap_or(default_timeout);
-            inv.reservation_deadline = Some(now + Duration::seconds(secs));
+            inv.reservation_deadline = Some(now + Duration::seconds(secs.min(MAX_RESERVATION_SECS)));
             inv.bump(InvoiceStatus::Reserved);
             InvoiceStatus::Reserved
         } else {

@@ -22,7 +22,9 @@ use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
 use crate::config::{NotificationBody, SimConfig};
-use crate::engine::{Engine, EngineConfig, InvoiceView, Notification, PhoneError, TerminalSeed, TokenView};
+use crate::engine::{
+    Engine, EngineConfig, InvoiceView, Notification, PhoneError, ResellerSeed, TerminalSeed, TokenView,
+};
 use crate::faults::{FaultAction, FaultRule, Faults};
 
 /// The SOAP paths the simulator answers on.
@@ -40,10 +42,13 @@ impl Clock {
         Utc::now() + *lock(&self.offset)
     }
 
-    pub(crate) fn advance(&self, by: chrono::Duration) -> DateTime<Utc> {
+    /// Advances the offset; refuses (None) when the clock would leave chrono's range.
+    pub(crate) fn advance(&self, by: chrono::Duration) -> Option<DateTime<Utc>> {
         let mut o = lock(&self.offset);
-        *o += by;
-        Utc::now() + *o
+        let next = o.checked_add(&by)?;
+        let now = Utc::now().checked_add_signed(next.checked_add(&chrono::Duration::days(36_600))?)?;
+        *o = next;
+        Some(now - chrono::Duration::days(36_600))
     }
 }
 
@@ -229,7 +234,7 @@ impl SimHandle {
 
     /// Advances the simulator clock and processes time-based transitions.
     pub fn advance_clock(&self, by: Duration) {
-        self.shared.clock.advance(chrono::Duration::from_std(by).unwrap_or_default());
+        let _ = self.shared.clock.advance(chrono::Duration::from_std(by).unwrap_or_default());
         self.shared.with_engine(|e, now| e.tick(now));
     }
 
@@ -322,6 +327,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/sim/invoices", get(invoices_list))
         .route("/sim/invoices/{reference}", get(invoice_get))
         .route("/sim/ledger", get(ledger))
+        .route("/sim/resellers", post(reseller_add))
         .route("/sim/terminals", post(terminal_add).get(terminals_list))
         .route("/sim/terminals/{id}/refunds", put(terminal_refunds))
         .route("/sim/receipts/{ers}", get(receipts))
@@ -452,7 +458,9 @@ async fn clock_advance(State(s): State<Arc<Shared>>, Json(a): Json<Advance>) -> 
     if !a.seconds.is_finite() || a.seconds < 0.0 || a.seconds > 1e9 {
         return Err(ApiError(StatusCode::BAD_REQUEST, "bad_seconds", "seconds must be within 0..1e9".into()));
     }
-    let now = s.clock.advance(chrono::Duration::milliseconds((a.seconds * 1000.0) as i64));
+    let Some(now) = s.clock.advance(chrono::Duration::milliseconds((a.seconds * 1000.0) as i64)) else {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "bad_seconds", "the clock cannot move that far".into()));
+    };
     s.with_engine(|e, now| e.tick(now));
     ok(json!({"now": now}))
 }
@@ -592,6 +600,25 @@ async fn ledger(State(s): State<Arc<Shared>>) -> ApiResult {
         e.tick(now);
         e.ledger().to_vec()
     }))
+}
+
+#[derive(Deserialize)]
+struct ResellerBody {
+    id: String,
+    user_id: String,
+    password: String,
+    #[serde(default = "sek")]
+    currency: String,
+}
+
+fn sek() -> String {
+    "SEK".to_owned()
+}
+
+async fn reseller_add(State(s): State<Arc<Shared>>, Json(b): Json<ResellerBody>) -> ApiResult {
+    let seed = ResellerSeed { id: b.id.clone(), user_id: b.user_id, password: b.password, currency: b.currency };
+    s.with_engine(|e, _| e.add_reseller(seed));
+    ok(json!({"reseller_id": b.id}))
 }
 
 #[derive(Deserialize)]

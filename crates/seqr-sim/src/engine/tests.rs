@@ -453,3 +453,33 @@ fn reports_wait_then_sum_the_period() {
     let det = report(&mut e, "Reconciliation/STD_RECON_003.xml", t0() + Duration::seconds(4)).report.unwrap();
     assert!(det.content_string.unwrap().contains("<CashierId>bob</CashierId>"));
 }
+
+#[test]
+fn hostile_numbers_are_rejected_not_panicking() {
+    let mut e = engine();
+    let mut huge = invoice(1, AcknowledgmentMode::NoAcknowledgment);
+    huge.total_amount = Some(Amount { currency: Some("SEK".into()), value: Some(Decimal::MAX) });
+    let r = e.handle(
+        Request::SendInvoice(SendInvoiceRequest { context: ctx(T1, "secret1"), invoice: Some(huge), tokens: vec![] }),
+        t0(),
+    );
+    assert_eq!(code(r), ResultCode::RejectedAmount);
+    let mut inv = invoice(100, AcknowledgmentMode::NoAcknowledgment);
+    inv.payment_mode = Some(PaymentMode::ReservationRequired);
+    inv.commit_reservation_timeout = Some(i64::MAX);
+    let r = send(&mut e, inv, vec![]);
+    e.start_payment(&r, "alice", t0()).unwrap();
+    assert_eq!(e.confirm_payment(&r, "1234", t0()).unwrap().status, "RESERVED");
+    let refund = e.handle(
+        Request::RefundPayment(RefundPaymentRequest {
+            context: ctx(T1, "secret1"),
+            ers_reference: Some("x".into()),
+            invoice: Some(Invoice {
+                total_amount: Some(Amount { currency: Some("SEK".into()), value: Some(Decimal::MAX) }),
+                ..Default::default()
+            }),
+        }),
+        t0(),
+    );
+    assert_eq!(code(refund), ResultCode::InvalidErsReference);
+}
