@@ -86,7 +86,10 @@ fn committed_schemas_equal_the_generated_ones() -> anyhow::Result<()> {
     for (event_type, schema) in generated()? {
         let path = schema_dir().join(format!("{event_type}.json"));
         if update {
-            std::fs::write(&path, serde_json::to_string_pretty(&schema)? + "\n")?;
+            // Write and rename, so that tests running alongside never read a half-written file.
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, serde_json::to_string_pretty(&schema)? + "\n")?;
+            std::fs::rename(&tmp, &path)?;
             continue;
         }
         match committed(event_type) {

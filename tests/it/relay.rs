@@ -88,6 +88,7 @@ impl Feed {
     /// Deletes the exchange now (the queues go with the connection); [`Drop`] does it too, also on failure.
     async fn delete(self) -> anyhow::Result<()> {
         self.channel.exchange_delete(&self.exchange, ExchangeDeleteOptions::default()).await?;
+        self.connection.close(200, "done").await?;
         Ok(())
     }
 }
@@ -229,24 +230,9 @@ fn last_checkpoint(events: &[StoredEvent]) -> Checkpoint {
     events.iter().map(StoredEvent::checkpoint).max().unwrap_or(Checkpoint::START)
 }
 
-/// Drives `relay_once` until the checkpoint reaches `target`; returns how many events were published.
-///
-/// `relay_once` returns 0 only while a transaction elsewhere in the Postgres cluster (another test) holds the
-/// read horizon back; then this polls every millisecond until the horizon moves, as store-pg's `catch_up_to`.
+/// Drives the relay until its checkpoint reaches `target`; returns how many events were published.
 async fn relay_until(relay: &mut Relay, target: Checkpoint) -> anyhow::Result<usize> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut total = 0;
-    loop {
-        let n = relay.relay_once().await?;
-        total += n;
-        if relay.checkpoint().await? >= target {
-            return Ok(total);
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the relay did not reach {target:?}");
-        if n == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
+    Ok(relay.catch_up_to(target, Duration::from_secs(30)).await?)
 }
 
 fn header<'a>(delivery: &'a Delivery, key: &str) -> Option<&'a AMQPValue> {

@@ -62,6 +62,17 @@ async fn reseller_authentication_codes() {
         code(env.client.register_terminal(reg(wrong.context("t", None))).await),
         ResultCode::AuthenticationFailed
     );
+    // A reseller created through the control API can register terminals.
+    env.control_ok("/sim/resellers", json!({"id": "shop2", "user_id": "9900", "password": "shop2-pw"})).await;
+    let shop2 = Credentials::reseller("shop2", "9900", "shop2-pw");
+    let reg2 = env.client.register_terminal(reg(shop2.context("t", None))).await.expect("registerTerminal");
+    assert_eq!(reg2.terminal_id.map(|t| t.len()), Some(32));
+    let wrong_user = Credentials::reseller("shop2", "1111", "shop2-pw");
+    assert_eq!(
+        code(env.client.register_terminal(reg(wrong_user.context("t", None))).await),
+        ResultCode::InitiatorPrincipalNotFound
+    );
+    env.client.benchmarking_nop().await.expect("benchmarkingNop");
     let unknown = Credentials::reseller("nobody", "9900", "pw");
     assert_eq!(
         code(env.client.register_terminal(reg(unknown.context("t", None))).await),

@@ -387,6 +387,54 @@ async fn a_failing_batch_leaves_read_model_and_checkpoint_unchanged(pool: PgPool
 }
 
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn a_database_error_mid_batch_rolls_back_views_and_checkpoint(pool: PgPool) -> anyhow::Result<()> {
+    let store = EventStore::new(pool.clone());
+    let sub = subscription(&store, 1000);
+    let head = append_story(&store, &story(Story::PaidAndRefunded, 1, "till-1", t0())).await?;
+    sub.catch_up_to(head).await?;
+
+    // Postgres itself refuses the second invoice's ledger row: the failure comes after the batch's view rows were
+    // written in the same transaction.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_ledger_row() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'ledger refuses %', NEW.ers_reference; END $$; \
+         CREATE TRIGGER refuse_ledger_row BEFORE INSERT ON ledger FOR EACH ROW \
+         WHEN (NEW.ers_reference = 'ERS000002') EXECUTE FUNCTION refuse_ledger_row();",
+    )
+    .execute(&pool)
+    .await?;
+    let second = story(Story::PaidAndRefunded, 2, "till-2", t0());
+    let head = append_story(&store, &second).await?;
+
+    // Other sessions may hold the commit horizon back, so the failing batch may come after a partial one: compare
+    // with the state just before the call that failed.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let before = snapshot(&pool).await?;
+            let checkpoint = sub.checkpoint().await?;
+            match sub.run_once().await {
+                Ok(p) if p.checkpoint < head => continue,
+                Ok(p) => anyhow::bail!("the batch went through despite the refused row: {p:?}"),
+                Err(e) => {
+                    assert!(matches!(e, StoreError::Db(_)), "{e:?}");
+                    assert_eq!(snapshot(&pool).await?, before, "no view row of the failed batch survived");
+                    assert_eq!(sub.checkpoint().await?, checkpoint, "the checkpoint did not move");
+                    return anyhow::Ok(());
+                }
+            }
+        }
+    })
+    .await??;
+
+    // Once the database accepts the rows, the same batch goes through whole.
+    sqlx::raw_sql("DROP TRIGGER refuse_ledger_row ON ledger").execute(&pool).await?;
+    sub.catch_up_to(head).await?;
+    let (views, ledger) = snapshot(&pool).await?;
+    assert_eq!((views.len(), ledger.len()), (2, 4));
+    Ok(())
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
 async fn a_subscription_never_passes_an_open_lower_transaction(pool: PgPool) -> anyhow::Result<()> {
     let store = EventStore::new(pool.clone());
     let sub = subscription(&store, 1000);

@@ -69,32 +69,39 @@ async fn measure(options: &PgConnectOptions, duration: Duration) -> anyhow::Resu
 
     let mut rows = Vec::new();
     for writers in WRITERS {
-        // The same pool settings for both; one spare connection for the store's NOTIFY task.
-        let pool = || store_pg::pool_options().max_connections(writers as u32 + 1).connect_with(options.clone());
-        let raw_pool = pool().await?;
-        let raw = drive(writers, duration, |w| {
-            let pool = raw_pool.clone();
-            move |stream, version, n| {
-                let pool = pool.clone();
-                async move { raw_insert(&pool, stream, version, w, n).await }
-            }
-        })
-        .await?;
+        // One pool for both (one spare connection for the store's NOTIFY task). Raw and store alternate in two
+        // rounds each, so that drift of this shared machine hits both alike.
+        let raw_pool =
+            store_pg::pool_options().max_connections(writers as u32 + 1).connect_with(options.clone()).await?;
+        let store = EventStore::new(raw_pool.clone());
+        let mut raw = Sample::default();
+        let mut appended = Sample::default();
+        for _round in 0..2 {
+            raw.merge(
+                drive(writers, duration / 2, |w| {
+                    let pool = raw_pool.clone();
+                    move |stream, version, n| {
+                        let pool = pool.clone();
+                        async move { raw_insert(&pool, stream, version, w, n).await }
+                    }
+                })
+                .await?,
+            );
+            appended.merge(
+                drive(writers, duration / 2, |w| {
+                    let store = store.clone();
+                    move |stream, version, n| {
+                        let store = store.clone();
+                        async move {
+                            store.append(request(stream, version, w, n)).await?;
+                            Ok(())
+                        }
+                    }
+                })
+                .await?,
+            );
+        }
         raw_pool.close().await;
-
-        let store = EventStore::new(pool().await?);
-        let appended = drive(writers, duration, |w| {
-            let store = store.clone();
-            move |stream, version, n| {
-                let store = store.clone();
-                async move {
-                    store.append(request(stream, version, w, n)).await?;
-                    Ok(())
-                }
-            }
-        })
-        .await?;
-        store.pool().close().await;
         rows.push(Row { writers, store: appended, raw });
     }
     Ok(rows)
@@ -138,16 +145,22 @@ where
         all.extend(t.await??);
     }
     let elapsed = start.elapsed();
-    all.sort_unstable();
     Ok(Sample { latencies_us: all, elapsed })
 }
 
+#[derive(Default)]
 struct Sample {
     latencies_us: Vec<u32>,
     elapsed: Duration,
 }
 
 impl Sample {
+    fn merge(&mut self, other: Sample) {
+        self.latencies_us.extend(other.latencies_us);
+        self.latencies_us.sort_unstable();
+        self.elapsed += other.elapsed;
+    }
+
     fn rate(&self) -> f64 {
         self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
     }

@@ -26,8 +26,8 @@ pub struct XsDateTime {
     pub offset: Option<FixedOffset>,
 }
 
-/// `clientContext`, sent as `context` in every request.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// `clientContext`, sent as `context` in every request. `Debug` masks the password.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct ClientContext {
     /// `channel`, free text such as `WS`.
     pub channel: Option<String>,
@@ -609,8 +609,8 @@ pub struct RefundPaymentRequest {
     pub invoice: Option<Invoice>,
 }
 
-/// `registerTerminal` request.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// `registerTerminal` request. `Debug` masks the new terminal's password.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct RegisterTerminalRequest {
     /// `context` (RESELLERUSER).
     pub context: Option<ClientContext>,
@@ -962,5 +962,39 @@ pub struct SoapFault {
 impl std::fmt::Display for SoapFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "soap:{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+/// Masks a secret in `Debug` output: whether one is present shows, its value never does.
+fn masked(secret: &Option<String>) -> &'static str {
+    if secret.is_some() {
+        "Some(<redacted>)"
+    } else {
+        "None"
+    }
+}
+
+impl std::fmt::Debug for ClientContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientContext")
+            .field("channel", &self.channel)
+            .field("client_comment", &self.client_comment)
+            .field("client_id", &self.client_id)
+            .field("client_reference", &self.client_reference)
+            .field("client_request_timeout", &self.client_request_timeout)
+            .field("initiator_principal_id", &self.initiator_principal_id)
+            .field("password", &format_args!("{}", masked(&self.password)))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RegisterTerminalRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterTerminalRequest")
+            .field("context", &self.context)
+            .field("external_terminal_id", &self.external_terminal_id)
+            .field("password", &format_args!("{}", masked(&self.password)))
+            .field("name", &self.name)
+            .finish()
     }
 }

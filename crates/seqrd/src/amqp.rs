@@ -8,14 +8,11 @@
 //!   subject, time, datacontenttype;
 //! - body: the JSON envelope [`FeedMessage`].
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
-    publisher_confirm::{Confirmation, PublisherConfirm},
+    publisher_confirm::Confirmation,
     types::{AMQPValue, FieldTable, ShortString},
     BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
 };
@@ -160,33 +157,25 @@ impl Publisher {
     /// Publishes a batch in order and returns once RabbitMQ confirmed every message; any nack fails the batch
     /// (the caller republishes from its checkpoint: delivery is at least once).
     ///
-    /// The batch is pipelined: every message is queued on the channel (in order) before the first confirm is
-    /// awaited, so a batch costs about one round trip, not one per message.
+    /// The batch is pipelined: every message is handed to the channel (in order) before the first confirm is
+    /// awaited, so a batch costs about one broker round trip, not one per message. (Polling the publishes
+    /// concurrently measured no faster with lapin 2, and its order would rest on lapin internals.)
     pub async fn publish_confirmed(&self, batch: &[FeedMessage<'_>]) -> Result<(), PublishError> {
-        let mut encoded = Vec::with_capacity(batch.len());
-        for message in batch {
-            encoded.push((serde_json::to_vec(message)?, routing_key(message)));
-        }
         let work = async {
-            let mut sending: Vec<(uuid::Uuid, SendFuture<'_>)> = Vec::new();
-            let mut confirms: Vec<(uuid::Uuid, PublisherConfirm)> = Vec::with_capacity(batch.len());
-            for (message, (body, key)) in batch.iter().zip(&encoded) {
-                let mut send: SendFuture<'_> = Box::pin(self.channel.basic_publish(
-                    &self.exchange,
-                    key,
-                    BasicPublishOptions::default(),
-                    body,
-                    properties(message),
-                ));
-                // The first poll assigns the delivery tag and queues the frames, so polling each publish once
-                // here keeps the batch in order while the writes proceed together.
-                match futures::poll!(send.as_mut()) {
-                    Poll::Ready(confirm) => confirms.push((message.id, confirm?)),
-                    Poll::Pending => sending.push((message.id, send)),
-                }
-            }
-            for (id, send) in sending {
-                confirms.push((id, send.await?));
+            let mut confirms = Vec::with_capacity(batch.len());
+            for message in batch {
+                let body = serde_json::to_vec(message)?;
+                let confirm = self
+                    .channel
+                    .basic_publish(
+                        &self.exchange,
+                        &routing_key(message),
+                        BasicPublishOptions::default(),
+                        &body,
+                        properties(message),
+                    )
+                    .await?;
+                confirms.push((message.id, confirm));
             }
             for (id, confirm) in confirms {
                 match confirm.await? {
@@ -205,8 +194,6 @@ impl Publisher {
         let _ = self.connection.close(200, "bye").await;
     }
 }
-
-type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<PublisherConfirm, lapin::Error>> + Send + 'a>>;
 
 /// Declares the feed exchange: a durable topic exchange. Declaring twice is harmless.
 pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), lapin::Error> {

@@ -88,7 +88,8 @@ pub async fn run(config: Config) -> anyhow::Result<bool> {
 
     // The feed: publish everything, then read what the ERP queue received.
     let mut relay = Relay::new(stack.service.engine.store().clone(), &amqp_url, &exchange, "relay");
-    while relay.relay_once().await.context("relay")? > 0 {}
+    let head = stack.service.engine.store().head().await?;
+    relay.catch_up_to(head, Duration::from_secs(30)).await.context("relay")?;
     let mut consumer = channel
         .basic_consume(queue.name().as_str(), "demo", BasicConsumeOptions::default(), FieldTable::default())
         .await?;

@@ -5,8 +5,8 @@
 //! is retried on the fresh state, so two racing commands are both decided on what really happened.
 
 use chrono::Utc;
-use domain::{Command, Event, InvoiceId, InvoiceState, Rejection};
-use store_pg::{AppendOutcome, AppendRequest, EventScope, EventStore, Metadata, NewEvent, StoreError, StoredEvent};
+use domain::{Command, InvoiceId, InvoiceState, Rejection};
+use store_pg::{AppendOutcome, AppendRequest, EventScope, EventStore, Metadata, NewEvent, StoreError};
 use uuid::Uuid;
 
 /// How often a command is re-decided after version conflicts before giving up.
@@ -40,7 +40,6 @@ pub struct Loaded {
     pub state: InvoiceState,
     /// Events in the stream (the version an append must expect).
     pub version: i64,
-    pub events: Vec<StoredEvent>,
 }
 
 impl Engine {
@@ -54,15 +53,8 @@ impl Engine {
 
     /// Reads and folds an invoice's stream.
     pub async fn load(&self, invoice_id: InvoiceId) -> Result<Loaded, EngineError> {
-        let events = self.store.read_stream(invoice_id.0).await?;
-        let mut state = InvoiceState::default();
-        for stored in &events {
-            let event = decode(stored)?;
-            state
-                .apply(&event)
-                .map_err(|e| EngineError::Corrupt { position: stored.position, message: e.to_string() })?;
-        }
-        Ok(Loaded { state, version: events.len() as i64, events })
+        let (state, version) = self.store.load_invoice(invoice_id.0).await?;
+        Ok(Loaded { state, version })
     }
 
     /// Decides `make(state)` on the current state and appends the events; retried on version conflicts.
@@ -75,7 +67,7 @@ impl Engine {
         mut make: impl FnMut(&InvoiceState) -> Command,
     ) -> Result<InvoiceState, EngineError> {
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let Loaded { mut state, version, .. } = self.load(invoice_id).await?;
+            let Loaded { mut state, version } = self.load(invoice_id).await?;
             // A retried command whose events are already stored: the stream shows them; return that state.
             if let Some(key) = idempotency_key {
                 if self.already_applied(invoice_id, key).await? {
@@ -90,14 +82,14 @@ impl Engine {
             for event in &events {
                 state.apply(event).map_err(|e| EngineError::Corrupt { position: -1, message: e.to_string() })?;
             }
-            let scope = state.scope().map(event_scope).ok_or(Rejection::InvoiceNotFound)?;
+            let scope = state.scope().map(EventScope::from).ok_or(Rejection::InvoiceNotFound)?;
             let request = AppendRequest {
                 stream_id: invoice_id.0,
                 expected_version: version,
                 idempotency_key: idempotency_key.map(str::to_owned),
                 scope,
                 metadata: metadata.clone(),
-                events: events.iter().map(new_event).collect(),
+                events: events.iter().map(|e| NewEvent::from_domain(Uuid::now_v7(), e)).collect(),
             };
             match self.store.append(request).await {
                 Ok(AppendOutcome::Appended(_)) => return Ok(state),
@@ -119,32 +111,6 @@ impl Engine {
         .await
         .map_err(StoreError::from)?;
         Ok(found.is_some())
-    }
-}
-
-/// A stored event as a domain event (through the upcasters).
-pub fn decode(stored: &StoredEvent) -> Result<Event, EngineError> {
-    Event::from_stored(&stored.event_type, stored.schema_version as u16, stored.data.clone())
-        .map_err(|e| EngineError::Corrupt { position: stored.position, message: e.to_string() })
-}
-
-fn new_event(event: &Event) -> NewEvent {
-    let event_type = event.event_type();
-    NewEvent {
-        event_id: Uuid::now_v7(),
-        event_type: event_type.to_owned(),
-        schema_version: i32::from(Event::schema_version(event_type)),
-        data: event.to_data(),
-    }
-}
-
-/// The store's scope columns for a domain scope.
-pub fn event_scope(scope: &domain::Scope) -> EventScope {
-    EventScope {
-        tenant_id: scope.tenant.as_str().to_owned(),
-        merchant_id: scope.merchant.as_str().to_owned(),
-        store_id: Some(scope.store.as_str().to_owned()),
-        terminal_id: Some(scope.terminal.as_str().to_owned()),
     }
 }
 

@@ -48,6 +48,10 @@ pub enum RelayError {
     /// Postgres failed (reading events, reading or writing the checkpoint, the leader lock).
     #[error("event store: {0}")]
     Store(#[from] StoreError),
+    /// [`Relay::catch_up_to`] did not reach its target in time (a transaction somewhere in the Postgres cluster
+    /// held the read horizon back all along).
+    #[error("the relay did not reach position {0:?} in time: a long transaction holds the read horizon back")]
+    Stalled(Checkpoint),
 }
 
 impl RelayError {
@@ -57,6 +61,7 @@ impl RelayError {
             RelayError::Connect(_) => "relay.amqp_connect",
             RelayError::Publish(_) => "relay.amqp_publish",
             RelayError::Store(_) => "relay.store",
+            RelayError::Stalled(_) => "relay.stalled",
         }
     }
 
@@ -119,6 +124,27 @@ impl Relay {
     pub async fn checkpoint(&self) -> Result<Checkpoint, RelayError> {
         let mut conn = self.store.pool().acquire().await?;
         load_checkpoint(&mut conn, &self.name).await
+    }
+
+    /// Drives [`Relay::relay_once`] until the checkpoint reaches `target` (e.g. [`EventStore::head`] when called);
+    /// returns how many events were published. A round publishes nothing while a transaction elsewhere in the
+    /// Postgres cluster holds the read horizon back; then this retries every millisecond, for at most `limit`.
+    pub async fn catch_up_to(&mut self, target: Checkpoint, limit: Duration) -> Result<usize, RelayError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut total = 0;
+        loop {
+            let n = self.relay_once().await?;
+            total += n;
+            if self.checkpoint().await? >= target {
+                return Ok(total);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RelayError::Stalled(target));
+            }
+            if n == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
     }
 
     /// Publishes the next batch after the checkpoint and, once every message is confirmed, stores the new

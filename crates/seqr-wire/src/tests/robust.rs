@@ -230,3 +230,17 @@ proptest! {
         let _ = parse_response(Operation::SendInvoice, &doc);
     }
 }
+
+#[test]
+fn debug_output_never_shows_passwords() {
+    let ctx = crate::ClientContext { password: Some("s3cret-pw".into()), ..Default::default() };
+    let register = crate::RegisterTerminalRequest {
+        context: Some(ctx.clone()),
+        password: Some("new-terminal-pw".into()),
+        ..Default::default()
+    };
+    let request = crate::Request::RegisterTerminal(register);
+    let shown = format!("{request:?} {ctx:?} {:#?}", request);
+    assert!(!shown.contains("s3cret-pw") && !shown.contains("new-terminal-pw"), "{shown}");
+    assert!(shown.contains("<redacted>"));
+}

@@ -426,7 +426,7 @@ async fn rejections(app: &AppState, id: Uuid) -> Result<Vec<(CallId, i32, String
     Ok(events
         .iter()
         .filter(|e| e.event_type == "call_rejected")
-        .filter_map(|e| match engine::decode(e) {
+        .filter_map(|e| match store_pg::decode(e) {
             Ok(domain::Event::CallRejected(r)) => Some((r.call_id, r.result_code, r.description)),
             _ => None,
         })
