@@ -381,3 +381,50 @@ async fn two_instances_share_polling_and_take_over_expired_leases(pool: PgPool) 
     assert_eq!(taken.attended, 2, "the expired leases were taken over");
     stack.shutdown().await;
 }
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn in_app_notifications_reach_seqrd_and_are_forwarded_to_the_merchant(pool: PgPool) {
+    let stack = stack(pool.clone(), "t1").await;
+    let (shop, mut inbox) = seqrd::stack::merchant_endpoint().await.unwrap();
+    let body = invoice(
+        "IMMEDIATE_DEBIT",
+        "NO_ACKNOWLEDGMENT",
+        "59.00",
+        json!({"back_url": "https://shop.example/done", "notification_url": format!("{shop}/notify?order=7")}),
+    );
+    let (status, view) = stack.issue("till-1", body, json!([])).await.unwrap();
+    assert_eq!(status, 201, "{view}");
+    let id = view["id"].as_str().unwrap().to_owned();
+    let (_, paid) = stack.phone("pay", &json!({"code": view["invoice_reference"], "shopper": "s1"})).await.unwrap();
+    assert_eq!(paid["back_url"], "https://shop.example/done", "the phone opens the merchant's backURL");
+
+    // SEQR was handed seqrd's own notificationUrl (a token bound to this invoice), not the merchant's.
+    let token: String = sqlx::query_scalar("SELECT token FROM notification_tokens WHERE invoice_id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let url = format!("{}/v1/seqr/notifications/{token}", stack.api);
+    // What SEQR does (the sim posts it too, in the background): the invoice becomes due at once.
+    sqlx::query("UPDATE poll_jobs SET due_at = now() + interval '1 hour' WHERE invoice_id = $1::uuid")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stack.http.post(&url).send().await.unwrap().status().as_u16(), 200);
+    let due: bool = sqlx::query_scalar("SELECT due_at <= now() FROM poll_jobs WHERE invoice_id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(due, "a notification makes the invoice due at once");
+    let forged = format!("{}/v1/seqr/notifications/{}", stack.api, "0".repeat(48));
+    assert_eq!(stack.http.post(&forged).send().await.unwrap().status().as_u16(), 404);
+
+    // Once seqrd has seen PAID, the merchant's own notificationUrl is called.
+    stack.poll(id.parse().unwrap()).await.unwrap();
+    assert_eq!(stack.get(&format!("/v1/invoices/{id}")).await.unwrap()["status"], "paid");
+    let forwarded = tokio::time::timeout(Duration::from_secs(10), inbox.recv()).await.expect("forwarded").unwrap();
+    assert_eq!(forwarded, "/notify?order=7");
+    stack.shutdown().await;
+}

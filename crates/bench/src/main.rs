@@ -5,6 +5,8 @@ use anyhow::Context as _;
 
 mod append;
 mod codec;
+mod http;
+mod poll;
 mod projection;
 mod relay;
 mod sim;
@@ -18,6 +20,8 @@ fn main() -> anyhow::Result<()> {
         "codec" => codec::run(),
         "sim" => rt.block_on(sim::run()),
         "relay" => rt.block_on(relay::run()),
-        other => anyhow::bail!("unknown benchmark {other:?}; known: append, projection, codec, sim, relay"),
+        "http" => rt.block_on(http::run()),
+        "poll" => rt.block_on(poll::run()),
+        other => anyhow::bail!("unknown benchmark {other:?}; known: append, projection, codec, sim, http, poll, relay"),
     }
 }

@@ -65,7 +65,8 @@ pub async fn build_service(config: Config, pool: PgPool) -> anyhow::Result<Servi
     client.gen_b = config.seqr_gen_b;
     let seqr = SeqrClient::new(client).map_err(|e| anyhow::anyhow!("SEQR_URL: {e}"))?;
     let rate = RateLimiter::new(config.seqr_rate_limit);
-    Ok(Service { engine: Engine::new(EventStore::new(pool.clone())), pool, seqr, config: Arc::new(config), rate })
+    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).build().context("HTTP client")?;
+    Ok(Service { engine: Engine::new(EventStore::new(pool.clone())), pool, seqr, config: Arc::new(config), rate, http })
 }
 
 /// The running HTTP API: its address, for tests and the demo that bind port 0.

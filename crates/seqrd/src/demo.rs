@@ -373,11 +373,13 @@ fn preliminary_payment(stack: &Stack) -> futures::future::BoxFuture<'_, anyhow::
 
 fn in_app(stack: &Stack) -> futures::future::BoxFuture<'_, anyhow::Result<()>> {
     Box::pin(async move {
+        // The webshop's own notificationUrl: seqrd hands SEQR its own, and forwards once it has seen PAID.
+        let (shop, mut shop_inbox) = stack::merchant_endpoint().await?;
         let body = invoice(
             "IMMEDIATE_DEBIT",
             "NO_ACKNOWLEDGMENT",
             "59.00",
-            json!({"back_url": "https://shop.example/seqr/done?order=42", "notification_url": "https://shop.example/seqr/notify?order=42"}),
+            json!({"back_url": "https://shop.example/seqr/done?order=42", "notification_url": format!("{shop}/seqr/notify?order=42")}),
         );
         let (id, reference) = issued(stack, "web-1", body, json!([])).await?;
         let view = stack.get(&format!("/v1/invoices/{id}")).await?;
@@ -389,7 +391,11 @@ fn in_app(stack: &Stack) -> futures::future::BoxFuture<'_, anyhow::Result<()>> {
         say(&format!("   SEQR notifications sent so far: {notified}"));
         let view = poll_view(stack, &id).await?;
         step("notified, polled", &view);
-        expect(&view, "paid")
+        expect(&view, "paid")?;
+        let forwarded = tokio::time::timeout(Duration::from_secs(10), shop_inbox.recv()).await.ok().flatten();
+        say(&format!("   webshop notified by seqrd: POST {}", forwarded.as_deref().unwrap_or("(none)")));
+        anyhow::ensure!(forwarded.is_some(), "the webshop's notificationUrl was not called");
+        Ok(())
     })
 }
 

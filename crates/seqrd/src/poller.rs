@@ -193,7 +193,9 @@ impl Poller {
         if state.is_open() {
             if let Some(reference) = state.invoice_reference().map(str::to_owned) {
                 polled = true;
-                state = self.observe(invoice_id, &meta, &state, reference).await?;
+                let observed = self.observe(invoice_id, &meta, &state, reference).await?;
+                self.service.forward_notification(&state, &observed);
+                state = observed;
             }
         }
 

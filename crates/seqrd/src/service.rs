@@ -36,6 +36,8 @@ pub struct Service {
     pub seqr: SeqrClient,
     pub config: Arc<Config>,
     pub rate: RateLimiter,
+    /// Posts to merchants' own notificationUrls.
+    pub http: reqwest::Client,
 }
 
 /// Why an orchestrated command failed.
@@ -116,6 +118,35 @@ impl Service {
         jobs::schedule(&self.pool, invoice_id.0, self.config.poll.active_interval, self.config.poll.active_interval)
             .await?;
         Ok(state)
+    }
+
+    /// Forwards SEQR's notification to the merchant's own notificationUrl, as SEQR would have: an empty POST when
+    /// the invoice becomes PAID or RESERVED. It is sent after seqrd has observed the change, so a merchant that
+    /// reacts with `GET /v1/invoices/{id}` sees it. Up to three attempts; failures are logged, never retried later
+    /// (like SEQR, the merchant must not depend on it: polling seqrd is the contract).
+    pub fn forward_notification(&self, before: &InvoiceState, after: &InvoiceState) {
+        use domain::InvoiceStatus::{Paid, Reserved};
+        let changed = before.status() != after.status() && matches!(after.status(), Paid | Reserved);
+        let Some(url) = after.invoice().and_then(|i| i.notification_url.clone()).filter(|_| changed) else {
+            return;
+        };
+        let http = self.http.clone();
+        let invoice_id = after.invoice_id().map(|i| i.0);
+        tokio::spawn(async move {
+            for attempt in 1..=3u32 {
+                match http.post(url.as_str()).timeout(Duration::from_secs(5)).send().await {
+                    Ok(r) if r.status().is_success() => return,
+                    Ok(r) => tracing::info!(
+                        ?invoice_id,
+                        status = r.status().as_u16(),
+                        attempt,
+                        "merchant notificationUrl refused"
+                    ),
+                    Err(e) => tracing::info!(?invoice_id, error = %e, attempt, "merchant notificationUrl unreachable"),
+                }
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+        });
     }
 
     /// The notificationUrl seqrd hands SEQR for this invoice: an unguessable token bound to it.

@@ -237,3 +237,22 @@ pub async fn drop_database(config: &Config, name: &str) -> anyhow::Result<()> {
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await?;
     Ok(())
 }
+
+/// A merchant's own notification endpoint for demos and tests: every POST it receives (its path and query) is
+/// sent to the returned channel. Returns its base URL.
+pub async fn merchant_endpoint() -> anyhow::Result<(String, tokio::sync::mpsc::UnboundedReceiver<String>)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().fallback(axum::routing::post(move |uri: axum::http::Uri| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(uri.to_string());
+            "ok"
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((format!("http://{addr}"), rx))
+}
