@@ -395,12 +395,32 @@ impl Event {
             })?;
             version += 1;
         }
-        let tagged = serde_json::json!({ "type": event_type, "data": data });
-        serde_json::from_value(tagged).map_err(|source| UpcastError::Malformed {
-            event_type: event_type.to_owned(),
-            version: schema_version,
-            source,
-        })
+        // Straight into the variant's payload type: no re-tagging, no buffering of an adjacently tagged enum.
+        let malformed =
+            |source| UpcastError::Malformed { event_type: event_type.to_owned(), version: schema_version, source };
+        macro_rules! payload {
+            ($($name:literal => $variant:ident,)*) => {
+                match event_type {
+                    $($name => serde_json::from_value(data).map(Event::$variant).map_err(malformed),)*
+                    other => Err(UpcastError::UnknownEventType(other.to_owned())),
+                }
+            };
+        }
+        payload! {
+            "invoice_issued" => InvoiceIssued,
+            "send_invoice_requested" => SendInvoiceRequested,
+            "status_observed" => StatusObserved,
+            "invoice_update_requested" => InvoiceUpdateRequested,
+            "commit_requested" => CommitRequested,
+            "cancel_requested" => CancelRequested,
+            "refund_requested" => RefundRequested,
+            "receipt_submit_requested" => ReceiptSubmitRequested,
+            "reservation_expired" => ReservationExpired,
+            "call_succeeded" => CallSucceeded,
+            "call_rejected" => CallRejected,
+            "call_outcome_unknown" => CallOutcomeUnknown,
+            "call_resolved" => CallResolved,
+        }
     }
 }
 

@@ -205,11 +205,8 @@ impl Poller {
             && !state.calls_in_flight().any(|c| c.kind == CallKind::CommitReservation)
         {
             let at = engine::now();
-            state = self
-                .service
-                .engine
-                .execute(invoice_id, &meta, None, |_| Command::ExpireReservation(ExpireReservation { at }))
-                .await?;
+            let command = Command::ExpireReservation(ExpireReservation { at });
+            state = self.service.execute_or_reload(invoice_id, &meta, command).await?;
         }
 
         Ok(Attended { polled, next: self.next_interval(&state, lease.interval) })
@@ -222,10 +219,7 @@ impl Poller {
         state: &InvoiceState,
         reference: String,
     ) -> Result<InvoiceState, ServiceError> {
-        let scope = state.scope().cloned().ok_or(engine::EngineError::Rejected(domain::Rejection::InvoiceNotFound))?;
-        let creds = seqr::credentials(&self.service.pool, scope.tenant.as_str(), scope.terminal.as_str())
-            .await?
-            .ok_or_else(|| ServiceError::UnknownTerminal(scope.terminal.as_str().to_owned()))?;
+        let creds = self.service.credentials(state).await?;
         let request = wire::Request::GetPaymentStatus(wire::GetPaymentStatusRequest {
             context: Some(creds.context(None)),
             invoice_reference: Some(reference),
@@ -246,28 +240,15 @@ impl Poller {
             return Ok(state.clone());
         };
         let at = engine::now();
-        let state = self
-            .service
-            .engine
-            .execute(invoice_id, meta, None, |_| {
-                Command::ObserveStatus(ObserveStatus {
-                    at,
-                    status: obs.status,
-                    invoice_version: obs.version,
-                    customer_tokens: obs.tokens.clone(),
-                    payment: obs.payment.clone(),
-                })
-            })
-            .await;
-        match state {
-            Ok(s) => Ok(s),
-            // A status the domain refuses (e.g. a regression) is logged and not appended.
-            Err(engine::EngineError::Rejected(r)) => {
-                tracing::warn!(invoice_id = %invoice_id, code = r.code(), "observation refused: {r}");
-                Ok(self.service.engine.load(invoice_id).await?.state)
-            }
-            Err(e) => Err(e.into()),
-        }
+        let command = Command::ObserveStatus(ObserveStatus {
+            at,
+            status: obs.status,
+            invoice_version: obs.version,
+            customer_tokens: obs.tokens,
+            payment: obs.payment,
+        });
+        // A status the domain refuses (e.g. a regression) is logged and not appended.
+        self.service.execute_or_reload(invoice_id, meta, command).await
     }
 
     /// Repeats a call that cannot move money, and resolves it from the answer.
@@ -279,10 +260,7 @@ impl Poller {
         call_id: domain::CallId,
     ) -> Result<InvoiceState, ServiceError> {
         let Some(request) = state.call_request(call_id).cloned() else { return Ok(state.clone()) };
-        let scope = state.scope().cloned().ok_or(engine::EngineError::Rejected(domain::Rejection::InvoiceNotFound))?;
-        let creds = seqr::credentials(&self.service.pool, scope.tenant.as_str(), scope.terminal.as_str())
-            .await?
-            .ok_or_else(|| ServiceError::UnknownTerminal(scope.terminal.as_str().to_owned()))?;
+        let creds = self.service.credentials(state).await?;
         let notification_url = self.service.notification_url(invoice_id).await?;
         let wire = seqr::wire_request(&request, &creds, Some(&notification_url));
         self.service.rate.acquire().await;
@@ -324,24 +302,9 @@ impl Poller {
         evidence: Evidence,
     ) -> Result<InvoiceState, ServiceError> {
         let at = engine::now();
-        let result = self
-            .service
-            .engine
-            .execute(invoice_id, meta, None, |_| {
-                Command::ResolveCall(ResolveCall {
-                    at,
-                    call_id,
-                    resolution: resolution.clone(),
-                    evidence: evidence.clone(),
-                })
-            })
-            .await;
-        match result {
-            Ok(s) => Ok(s),
-            // Resolved meanwhile (e.g. by an observation): nothing to do.
-            Err(engine::EngineError::Rejected(_)) => Ok(self.service.engine.load(invoice_id).await?.state),
-            Err(e) => Err(e.into()),
-        }
+        // Already resolved meanwhile (e.g. by an observation): nothing to do.
+        let command = Command::ResolveCall(ResolveCall { at, call_id, resolution, evidence });
+        self.service.execute_or_reload(invoice_id, meta, command).await
     }
 
     async fn record(
@@ -352,18 +315,8 @@ impl Poller {
         outcome: CallOutcome,
     ) -> Result<InvoiceState, ServiceError> {
         let at = engine::now();
-        let result = self
-            .service
-            .engine
-            .execute(invoice_id, meta, None, |_| {
-                Command::RecordCallOutcome(RecordCallOutcome { at, call_id, outcome: outcome.clone() })
-            })
-            .await;
-        match result {
-            Ok(s) => Ok(s),
-            Err(engine::EngineError::Rejected(_)) => Ok(self.service.engine.load(invoice_id).await?.state),
-            Err(e) => Err(e.into()),
-        }
+        let command = Command::RecordCallOutcome(RecordCallOutcome { at, call_id, outcome });
+        self.service.execute_or_reload(invoice_id, meta, command).await
     }
 
     /// When to look again; `None` when the invoice needs nothing more.

@@ -93,10 +93,7 @@ impl Service {
         if !state.call(call_id).is_some_and(|c| c.state == domain::CallState::Requested) {
             return Ok(state);
         }
-        let scope = state.scope().cloned().ok_or(EngineError::Rejected(domain::Rejection::InvoiceNotFound))?;
-        let creds = seqr::credentials(&self.pool, scope.tenant.as_str(), scope.terminal.as_str())
-            .await?
-            .ok_or_else(|| ServiceError::UnknownTerminal(scope.terminal.as_str().to_owned()))?;
+        let creds = self.credentials(&state).await?;
         let notification_url = match &request {
             CallRequest::SendInvoice(_) | CallRequest::UpdateInvoice(_) => {
                 Some(self.notification_url(invoice_id).await?)
@@ -147,6 +144,32 @@ impl Service {
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
         });
+    }
+
+    /// The SEQR credentials of the register an invoice belongs to.
+    pub async fn credentials(&self, state: &InvoiceState) -> Result<seqr::Credentials, ServiceError> {
+        let scope = state.scope().ok_or(EngineError::Rejected(domain::Rejection::InvoiceNotFound))?;
+        seqr::credentials(&self.pool, scope.tenant.as_str(), scope.terminal.as_str())
+            .await?
+            .ok_or_else(|| ServiceError::UnknownTerminal(scope.terminal.as_str().to_owned()))
+    }
+
+    /// Decides and appends a command of a worker; a command the domain refuses (the state moved on meanwhile,
+    /// e.g. an observation resolved the call first) is logged and the current state returned.
+    pub async fn execute_or_reload(
+        &self,
+        invoice_id: InvoiceId,
+        metadata: &Metadata,
+        command: Command,
+    ) -> Result<InvoiceState, ServiceError> {
+        match self.engine.execute(invoice_id, metadata, None, |_| command.clone()).await {
+            Ok(state) => Ok(state),
+            Err(EngineError::Rejected(r)) => {
+                tracing::info!(invoice_id = %invoice_id, code = r.code(), "worker command refused: {r}");
+                Ok(self.engine.load(invoice_id).await?.state)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The notificationUrl seqrd hands SEQR for this invoice: an unguessable token bound to it.
