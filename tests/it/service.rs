@@ -428,3 +428,119 @@ async fn in_app_notifications_reach_seqrd_and_are_forwarded_to_the_merchant(pool
     assert_eq!(forwarded, "/notify?order=7");
     stack.shutdown().await;
 }
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn every_seed_flow_end_to_end_with_its_messages(pool: PgPool) {
+    let stack = Stack::start(
+        config(),
+        pool.clone(),
+        SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())),
+        "seeds",
+        seqrd::demo::REGISTERS,
+    )
+    .await
+    .unwrap();
+    let amqp_url = stack.service.config.amqp_url.clone();
+    let exchange = stack.service.config.exchange.clone();
+    let connection = Connection::connect(&amqp_url, ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    seqrd::amqp::declare_exchange(&channel, &exchange).await.unwrap();
+    let queue = channel
+        .queue_declare(
+            "",
+            QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    channel
+        .queue_bind(queue.name().as_str(), &exchange, "seeds.#", QueueBindOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+
+    for (name, flow) in seqrd::demo::FLOWS {
+        flow(&stack).await.unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    }
+
+    let mut relay = Relay::new(stack.service.engine.store().clone(), &amqp_url, &exchange, "relay");
+    let head = stack.service.engine.store().head().await.unwrap();
+    relay.catch_up_to(head, Duration::from_secs(30)).await.unwrap();
+    let stored: Vec<(Uuid, i64, String)> =
+        sqlx::query_as("SELECT stream_id, version, event_type FROM events ORDER BY stream_id, version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let mut consumer = channel
+        .basic_consume(
+            queue.name().as_str(),
+            "t",
+            BasicConsumeOptions { no_ack: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut received: Vec<(Uuid, i64, String)> = Vec::new();
+    while received.len() < stored.len() {
+        let delivery =
+            tokio::time::timeout(Duration::from_secs(10), consumer.next()).await.expect("message").unwrap().unwrap();
+        let body: Value = serde_json::from_slice(&delivery.data).unwrap();
+        received.push((
+            body["invoice_id"].as_str().unwrap().parse().unwrap(),
+            body["version"].as_i64().unwrap(),
+            body["type"].as_str().unwrap().to_owned(),
+        ));
+    }
+    // Per invoice, the messages arrived in stream order (the order across invoices is the commit order).
+    let mut per_invoice: std::collections::BTreeMap<Uuid, Vec<i64>> = Default::default();
+    for (invoice, version, _) in &received {
+        per_invoice.entry(*invoice).or_default().push(*version);
+    }
+    for (invoice, versions) in &per_invoice {
+        assert!(versions.windows(2).all(|w| w[0] + 1 == w[1]) && versions[0] == 1, "{invoice}: {versions:?}");
+    }
+    received.sort();
+    assert_eq!(received, stored, "every event of every flow, once");
+    for kind in [
+        "status_observed",
+        "invoice_update_requested",
+        "commit_requested",
+        "cancel_requested",
+        "refund_requested",
+        "receipt_submit_requested",
+    ] {
+        assert!(stored.iter().any(|(_, _, t)| t == kind), "the flows produced no {kind}");
+    }
+    stack.shutdown().await;
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn bad_configuration_and_unreachable_services_fail_start_up_with_a_message(pool: PgPool) {
+    fn message(pairs: &[(&str, &str)]) -> String {
+        let env = |k: &str| pairs.iter().find(|(name, _)| *name == k).map(|(_, v)| (*v).to_owned());
+        RawConfig::load(None, env).and_then(RawConfig::resolve).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+    let db = "postgres://seqrd@127.0.0.1:5432/seqrd";
+    assert!(message(&[]).contains("DATABASE_URL"));
+    assert!(message(&[("DATABASE_URL", db), ("SEQRD_HTTP_ADDR", "nowhere")]).contains("SEQRD_HTTP_ADDR"));
+    assert!(message(&[("DATABASE_URL", db), ("SEQRD_POLL_ACTIVE_MS", "soon")]).contains("SEQRD_POLL_ACTIVE_MS"));
+    assert!(message(&[("DATABASE_URL", db), ("AMQP_URL", "http://x")]).contains("AMQP_URL"));
+    assert!(message(&[("DATABASE_URL", db), ("SEQR_URL", "ftp://x")]).contains("SEQR_URL"));
+    assert_eq!(message(&[("DATABASE_URL", db)]), "", "a valid configuration resolves");
+
+    // Postgres unreachable.
+    let mut unreachable = config();
+    unreachable.database_url = "postgres://seqrd@127.0.0.1:1/seqrd?sslmode=disable".to_owned();
+    let (_trigger, signal) = seqrd::shutdown::channel();
+    let e = seqrd::app::run(unreachable, &[seqrd::app::Part::Api], signal.clone()).await.unwrap_err();
+    assert!(format!("{e:#}").contains("cannot connect to Postgres") && format!("{e:#}").contains("ops/up"), "{e:#}");
+
+    // RabbitMQ unreachable (Postgres fine: this test's database).
+    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&pool).await.unwrap();
+    let mut no_rabbit = config();
+    let mut url = url::Url::parse(&no_rabbit.database_url).unwrap();
+    url.set_path(&format!("/{name}"));
+    no_rabbit.database_url = url.to_string();
+    no_rabbit.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".to_owned();
+    let e = seqrd::app::run(no_rabbit, &[seqrd::app::Part::Relay], signal).await.unwrap_err();
+    assert!(format!("{e:#}").contains("cannot connect to RabbitMQ"), "{e:#}");
+}

@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// The registers of the demo tenant: (merchant, store, terminal).
-const REGISTERS: &[(&str, &str, &str)] =
+pub const REGISTERS: &[(&str, &str, &str)] =
     &[("acme", "stockholm", "till-1"), ("acme", "stockholm", "till-2"), ("acme", "webshop", "web-1")];
 
 /// Runs the demo; true when every flow reached its expected end.
@@ -66,17 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<bool> {
         .await?;
 
     let mut results = Vec::new();
-    let flows: [(&str, FlowFn); 8] = [
-        ("general payment", general_payment),
-        ("loyalty: card swiped after scanning", loyalty_swiped_after_scan),
-        ("loyalty: card swiped before scanning", loyalty_swiped_before_scan),
-        ("loyalty: account in phone", loyalty_account_in_phone),
-        ("preliminary payment with commit", preliminary_payment),
-        ("in-app with backURL and notification", in_app),
-        ("cancel", cancel),
-        ("partial refunds", partial_refunds),
-    ];
-    for (name, flow) in flows {
+    for (name, flow) in FLOWS {
         say(&format!("\n== {name}"));
         let outcome = flow(&stack).await;
         match &outcome {
@@ -155,7 +145,20 @@ pub async fn run(config: Config) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
-type FlowFn = for<'a> fn(&'a Stack) -> futures::future::BoxFuture<'a, anyhow::Result<()>>;
+/// A seed flow: drives one invoice (or a few) through the API and the phone; `Err` says which expectation failed.
+pub type FlowFn = for<'a> fn(&'a Stack) -> futures::future::BoxFuture<'a, anyhow::Result<()>>;
+
+/// Every flow of the SEQR merchant documentation, in the demo's order. They need the registers of [`REGISTERS`].
+pub const FLOWS: [(&str, FlowFn); 8] = [
+    ("general payment", general_payment),
+    ("loyalty: card swiped after scanning", loyalty_swiped_after_scan),
+    ("loyalty: card swiped before scanning", loyalty_swiped_before_scan),
+    ("loyalty: account in phone", loyalty_account_in_phone),
+    ("preliminary payment with commit", preliminary_payment),
+    ("in-app with backURL and notification", in_app),
+    ("cancel", cancel),
+    ("partial refunds", partial_refunds),
+];
 
 fn say(line: &str) {
     use std::io::Write as _;
