@@ -212,6 +212,13 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 Event::from_stored(e.event_type(), Event::schema_version(e.event_type()), e.to_data()).unwrap();
             prop_assert_eq!(&stored, e);
         }
+        // An event the fold refuses (here: the same events again) leaves the state untouched.
+        for e in &events {
+            let mut probe = state.clone();
+            if probe.apply(e).is_err() {
+                prop_assert_eq!(&probe, &state, "refusing {:?} changed the state", e);
+            }
+        }
         log.extend(events.iter().cloned());
         // Final states stay final; paid stays paid.
         if before.status().is_final() || before.status() == InvoiceStatus::Paid {
