@@ -544,3 +544,41 @@ async fn bad_configuration_and_unreachable_services_fail_start_up_with_a_message
     let e = seqrd::app::run(no_rabbit, &[seqrd::app::Part::Relay], signal).await.unwrap_err();
     assert!(format!("{e:#}").contains("cannot connect to RabbitMQ"), "{e:#}");
 }
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn a_retried_command_never_sends_the_original_call_again(pool: PgPool) {
+    let stack = stack(pool.clone(), "t1").await;
+    let id = issue_paid(&stack, "40.00").await;
+    // A first attempt recorded its refund request under the key, then its process died (no answer recorded).
+    let amount = domain::Money::parse("15.00", domain::Currency::parse("SEK").unwrap()).unwrap();
+    let meta = seqrd::engine::metadata("api:test", None);
+    stack
+        .service
+        .engine
+        .execute(domain::InvoiceId(id.parse().unwrap()), &meta, Some("http:retry-1"), |_| {
+            domain::Command::Refund(domain::command::RefundPayment {
+                at: chrono::Utc::now(),
+                call_id: domain::CallId(Uuid::now_v7()),
+                amount,
+                title: None,
+                rows: vec![],
+            })
+        })
+        .await
+        .unwrap();
+    // The client retries with the same key: the request is not sent to SEQR a second time.
+    let body = json!({"amount": {"amount": "15.00", "currency": "SEK"}});
+    let (status, view) =
+        stack.call(Method::POST, &format!("/v1/invoices/{id}/refunds"), Some(&body), Some("retry-1")).await.unwrap();
+    assert_eq!(status, 202, "{view}");
+    assert_eq!(view["refunds_in_flight"]["amount"], "15.00");
+    let sim_refunds =
+        stack.sim.as_ref().unwrap().with_engine(|e, _| e.ledger().iter().filter(|l| l.kind == "REFUND").count());
+    assert_eq!(sim_refunds, 0, "nothing was sent again");
+    let requested: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'refund_requested'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(requested, 1, "nothing was decided twice");
+    stack.shutdown().await;
+}

@@ -5,7 +5,7 @@
 //! is retried on the fresh state, so two racing commands are both decided on what really happened.
 
 use chrono::Utc;
-use domain::{Command, InvoiceId, InvoiceState, Rejection};
+use domain::{Command, Event, InvoiceId, InvoiceState, Rejection};
 use store_pg::{AppendOutcome, AppendRequest, EventScope, EventStore, Metadata, NewEvent, StoreError};
 use uuid::Uuid;
 
@@ -64,20 +64,32 @@ impl Engine {
         invoice_id: InvoiceId,
         metadata: &Metadata,
         idempotency_key: Option<&str>,
-        mut make: impl FnMut(&InvoiceState) -> Command,
+        make: impl FnMut(&InvoiceState) -> Command,
     ) -> Result<InvoiceState, EngineError> {
+        Ok(self.execute_appending(invoice_id, metadata, idempotency_key, make).await?.0)
+    }
+
+    /// [`Engine::execute`], also returning the events this call appended: none when the command decided nothing
+    /// or was already applied under the same idempotency key (then the original appended them).
+    pub async fn execute_appending(
+        &self,
+        invoice_id: InvoiceId,
+        metadata: &Metadata,
+        idempotency_key: Option<&str>,
+        mut make: impl FnMut(&InvoiceState) -> Command,
+    ) -> Result<(InvoiceState, Vec<Event>), EngineError> {
         for _ in 0..MAX_CONFLICT_RETRIES {
             let Loaded { mut state, version } = self.load(invoice_id).await?;
             // A retried command whose events are already stored: the stream shows them; return that state.
             if let Some(key) = idempotency_key {
                 if self.already_applied(invoice_id, key).await? {
-                    return Ok(state);
+                    return Ok((state, Vec::new()));
                 }
             }
             let command = make(&state);
             let events = domain::decide(&state, command)?;
             if events.is_empty() {
-                return Ok(state);
+                return Ok((state, events));
             }
             for event in &events {
                 state.apply(event).map_err(|e| EngineError::Corrupt { position: -1, message: e.to_string() })?;
@@ -92,8 +104,8 @@ impl Engine {
                 events: events.iter().map(|e| NewEvent::from_domain(Uuid::now_v7(), e)).collect(),
             };
             match self.store.append(request).await {
-                Ok(AppendOutcome::Appended(_)) => return Ok(state),
-                Ok(AppendOutcome::Duplicate(_)) => return Ok(self.load(invoice_id).await?.state),
+                Ok(AppendOutcome::Appended(_)) => return Ok((state, events)),
+                Ok(AppendOutcome::Duplicate(_)) => return Ok((self.load(invoice_id).await?.state, Vec::new())),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }

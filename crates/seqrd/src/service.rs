@@ -54,6 +54,10 @@ pub enum ServiceError {
 impl Service {
     /// Decides `make`, appends, then performs the SEQR call it requested (if any) and appends the outcome.
     /// Returns the state afterwards and the call performed.
+    ///
+    /// Only a call requested by this very append is performed. A replayed command (same idempotency key) never
+    /// performs the original's call: that call may have been sent by a process that died before recording the
+    /// answer, so a worker treats it as unknown instead of sending it again.
     pub async fn command(
         &self,
         invoice_id: InvoiceId,
@@ -61,17 +65,10 @@ impl Service {
         idempotency_key: Option<&str>,
         make: impl FnMut(&InvoiceState) -> Command,
     ) -> Result<(InvoiceState, Option<CallId>), ServiceError> {
-        let before: Vec<CallId> = self.engine.load(invoice_id).await?.state.calls().map(|c| c.call_id).collect();
         // Whatever happens next, the invoice is looked at by a worker within the call deadline.
         jobs::schedule(&self.pool, invoice_id.0, CALL_DEADLINE, self.config.poll.active_interval).await?;
-        let state = self.engine.execute(invoice_id, metadata, idempotency_key, make).await?;
-        let requested = state
-            .calls_requested()
-            .map(|c| c.call_id)
-            .find(|id| !before.contains(id))
-            // A replayed command: its call was requested by the original; perform it if it is still pending.
-            .or_else(|| state.calls_requested().map(|c| c.call_id).last());
-        let Some(call_id) = requested else {
+        let (state, appended) = self.engine.execute_appending(invoice_id, metadata, idempotency_key, make).await?;
+        let Some(call_id) = appended.iter().find_map(|e| e.as_call_request()).map(|r| r.call_id()) else {
             return Ok((state, None));
         };
         let state = self.perform(invoice_id, call_id, metadata).await?;

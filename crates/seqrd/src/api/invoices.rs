@@ -288,7 +288,7 @@ pub async fn resolve_call(
             })
             .await
             .map_err(|e| service_error(e.into()))?;
-        respond(&app, &state, None, StatusCode::OK).await
+        respond(&app, &state, Some(call_id), StatusCode::OK).await
     })
     .await
 }
@@ -408,6 +408,8 @@ fn command_response(
             ))
         }
         Some(CallState::Unknown | CallState::Requested) => Ok((StatusCode::ACCEPTED, view)),
+        // A replayed command performs nothing; while a call of the invoice is still open its outcome is not known.
+        None if call.is_none() && state.calls_in_flight().next().is_some() => Ok((StatusCode::ACCEPTED, view)),
         _ => Ok((ok, view)),
     }
 }
