@@ -582,3 +582,32 @@ async fn a_retried_command_never_sends_the_original_call_again(pool: PgPool) {
     assert_eq!(requested, 1, "nothing was decided twice");
     stack.shutdown().await;
 }
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn a_part_runs_alone_from_a_config_file_and_stops_cleanly(pool: PgPool) {
+    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&pool).await.unwrap();
+    let mut url = url::Url::parse(&config().database_url).unwrap();
+    url.set_path(&format!("/{name}"));
+    let dir = std::env::temp_dir().join(format!("seqrd-config-{}", Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("seqrd.toml");
+    std::fs::write(&file, format!("database_url = \"{url}\"\nhttp_addr = \"127.0.0.1:0\"\npoll_batch = 7\n")).unwrap();
+    // The file is read, and the environment wins over it.
+    let config = RawConfig::load(Some(&file), |k| (k == "SEQRD_POLL_BATCH").then(|| "9".to_owned()))
+        .and_then(RawConfig::resolve)
+        .unwrap();
+    assert_eq!(config.database_url, url.to_string());
+    assert_eq!(config.poll.batch, 9);
+    std::fs::write(&file, "database_url = 5\n").unwrap();
+    let e = RawConfig::load(Some(&file), |_| None).unwrap_err().to_string();
+    assert!(e.contains("seqrd.toml") && e.contains("not valid"), "{e}");
+    std::fs::write(&file, "databse_url = \"x\"\n").unwrap();
+    assert!(RawConfig::load(Some(&file), |_| None).is_err(), "unknown keys are refused");
+
+    // Only the projectors, until shutdown: they start on their own and stop when told.
+    let (trigger, signal) = seqrd::shutdown::channel();
+    let run = tokio::spawn(seqrd::app::run(config, &[seqrd::app::Part::Projectors], signal));
+    trigger.fire();
+    run.await.unwrap().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
