@@ -57,6 +57,27 @@ async fn issue_paid(stack: &Stack, total: &str) -> String {
     id
 }
 
+/// An exclusive queue on the stack's feed exchange, bound with `binding`; returns the connection (keep it), the
+/// channel and the queue's name.
+async fn feed_queue(stack: &Stack, binding: &str) -> (Connection, lapin::Channel, String) {
+    let connection =
+        Connection::connect(&stack.service.config.amqp_url, ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let exchange = &stack.service.config.exchange;
+    seqrd::amqp::declare_exchange(&channel, exchange).await.unwrap();
+    let queue = channel
+        .queue_declare(
+            "",
+            QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let name = queue.name().as_str().to_owned();
+    channel.queue_bind(&name, exchange, binding, QueueBindOptions::default(), FieldTable::default()).await.unwrap();
+    (connection, channel, name)
+}
+
 fn fault(operation: &str, action: FaultAction) -> FaultRule {
     FaultRule { operation: Some(operation.to_owned()), action, count: Some(1), probability: None, latency_ms: None }
 }
@@ -66,22 +87,8 @@ async fn general_payment_reaches_rabbitmq_in_order(pool: PgPool) {
     let stack = stack(pool, "t1").await;
     let amqp_url = stack.service.config.amqp_url.clone();
     let exchange = stack.service.config.exchange.clone();
-    let connection = Connection::connect(&amqp_url, ConnectionProperties::default()).await.unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    seqrd::amqp::declare_exchange(&channel, &exchange).await.unwrap();
-    let queue = channel
-        .queue_declare(
-            "",
-            QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
     // Bound to one store only: the other store's events must not arrive.
-    channel
-        .queue_bind(queue.name().as_str(), &exchange, "t1.north.#", QueueBindOptions::default(), FieldTable::default())
-        .await
-        .unwrap();
+    let (_connection, channel, queue) = feed_queue(&stack, "t1.north.#").await;
 
     let id = issue_paid(&stack, "149.90").await;
     let (status, other) = stack
@@ -97,12 +104,7 @@ async fn general_payment_reaches_rabbitmq_in_order(pool: PgPool) {
     assert_eq!(relayed as i64, total, "every event relayed once");
 
     let mut consumer = channel
-        .basic_consume(
-            queue.name().as_str(),
-            "t",
-            BasicConsumeOptions { no_ack: true, ..Default::default() },
-            FieldTable::default(),
-        )
+        .basic_consume(&queue, "t", BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
         .await
         .unwrap();
     let stored = stack.service.engine.store().read_stream(id.parse().unwrap()).await.unwrap();
@@ -442,21 +444,7 @@ async fn every_seed_flow_end_to_end_with_its_messages(pool: PgPool) {
     .unwrap();
     let amqp_url = stack.service.config.amqp_url.clone();
     let exchange = stack.service.config.exchange.clone();
-    let connection = Connection::connect(&amqp_url, ConnectionProperties::default()).await.unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    seqrd::amqp::declare_exchange(&channel, &exchange).await.unwrap();
-    let queue = channel
-        .queue_declare(
-            "",
-            QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(queue.name().as_str(), &exchange, "seeds.#", QueueBindOptions::default(), FieldTable::default())
-        .await
-        .unwrap();
+    let (_connection, channel, queue) = feed_queue(&stack, "seeds.#").await;
 
     for (name, flow) in seqrd::demo::FLOWS {
         flow(&stack).await.unwrap_or_else(|e| panic!("{name}: {e:#}"));
@@ -471,12 +459,7 @@ async fn every_seed_flow_end_to_end_with_its_messages(pool: PgPool) {
             .await
             .unwrap();
     let mut consumer = channel
-        .basic_consume(
-            queue.name().as_str(),
-            "t",
-            BasicConsumeOptions { no_ack: true, ..Default::default() },
-            FieldTable::default(),
-        )
+        .basic_consume(&queue, "t", BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
         .await
         .unwrap();
     let mut received: Vec<(Uuid, i64, String)> = Vec::new();

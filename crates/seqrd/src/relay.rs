@@ -123,7 +123,7 @@ impl Relay {
     /// The stored checkpoint ([`Checkpoint::START`] before the first confirmed batch).
     pub async fn checkpoint(&self) -> Result<Checkpoint, RelayError> {
         let mut conn = self.store.pool().acquire().await?;
-        load_checkpoint(&mut conn, &self.name).await
+        Ok(store_pg::load_checkpoint(&mut conn, &self.name).await?)
     }
 
     /// Drives [`Relay::relay_once`] until the checkpoint reaches `target` (e.g. [`EventStore::head`] when called);
@@ -319,15 +319,6 @@ impl Outage {
             tracing::info!(relay, down_for = ?since.elapsed(), "relay recovered");
         }
     }
-}
-
-async fn load_checkpoint(conn: &mut PgConnection, name: &str) -> Result<Checkpoint, RelayError> {
-    let row: Option<(i64, i64)> =
-        sqlx::query_as("SELECT tx_id::text::int8, position FROM subscriptions WHERE name = $1")
-            .bind(name)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.map_or(Checkpoint::START, |(tx_id, position)| Checkpoint { tx_id, position }))
 }
 
 /// Upserts the checkpoint; it only ever moves forward, so a stale relay can never move it back.

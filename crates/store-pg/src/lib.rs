@@ -19,7 +19,7 @@ pub use error::StoreError;
 pub use event::{AppendOutcome, AppendRequest, Checkpoint, EventScope, Metadata, NewEvent, StoredEvent};
 pub use invoices::{decode, DecodedBatch, InvoiceProjection};
 pub use store::{pool_options, EventStore, NOTIFY_CHANNEL};
-pub use subscription::{Processed, Projection, Subscription, SubscriptionConfig};
+pub use subscription::{load_checkpoint, Processed, Projection, Subscription, SubscriptionConfig};
 
 /// The schema migrations (events, subscriptions, read models).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

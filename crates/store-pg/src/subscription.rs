@@ -288,7 +288,9 @@ async fn events_after(conn: &mut PgConnection, after: Checkpoint) -> Result<bool
     Ok(exists)
 }
 
-async fn load_checkpoint(conn: &mut PgConnection, name: &str) -> Result<Checkpoint, StoreError> {
+/// The stored checkpoint of subscription `name` in `subscriptions` ([`Checkpoint::START`] when it has none). Also
+/// used by consumers that keep their own checkpoint there (the RabbitMQ relay).
+pub async fn load_checkpoint(conn: &mut PgConnection, name: &str) -> Result<Checkpoint, StoreError> {
     let row: Option<(i64, i64)> =
         sqlx::query_as("SELECT tx_id::text::int8, position FROM subscriptions WHERE name = $1")
             .bind(name)
