@@ -594,3 +594,32 @@ async fn a_part_runs_alone_from_a_config_file_and_stops_cleanly(pool: PgPool) {
     run.await.unwrap().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn the_seqr_rate_budget_is_shared_by_the_live_instances(pool: PgPool) {
+    let mut config = config();
+    config.seqr_rate_limit = 100;
+    let stack = Stack::start(
+        config,
+        pool.clone(),
+        SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())),
+        "t1",
+        REGISTERS,
+    )
+    .await
+    .unwrap();
+    let a = Poller::new(stack.service.clone(), "instance-a");
+    let b = Poller::new(stack.service.clone(), "instance-b");
+    assert_eq!(a.heartbeat().await.unwrap(), 1);
+    assert_eq!(stack.service.rate.per_second(), 100);
+    assert_eq!(b.heartbeat().await.unwrap(), 2);
+    assert_eq!(stack.service.rate.per_second(), 50, "two live instances share the fleet budget");
+    // An instance that stopped beating no longer counts.
+    sqlx::query("UPDATE instances SET seen_at = now() - interval '1 minute' WHERE instance_id = 'instance-a'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(b.heartbeat().await.unwrap(), 1);
+    assert_eq!(stack.service.rate.per_second(), 100);
+    stack.shutdown().await;
+}

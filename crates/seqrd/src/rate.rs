@@ -52,3 +52,35 @@ impl RateLimiter {
         tokio::time::sleep_until(slot).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::RateLimiter;
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_are_paced_to_the_share_of_the_fleet_budget() {
+        let limiter = RateLimiter::new(100);
+        limiter.set_instances(4);
+        assert_eq!(limiter.per_second(), 25);
+        // Spaced by 1/25 s: 26 calls take one second.
+        let started = Instant::now();
+        for _ in 0..26 {
+            limiter.acquire().await;
+        }
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+        // After a pause, up to one second of calls may go at once, not more.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let started = Instant::now();
+        for _ in 0..25 {
+            limiter.acquire().await;
+        }
+        assert!(started.elapsed() < Duration::from_millis(40), "{:?}", started.elapsed());
+        limiter.acquire().await;
+        limiter.acquire().await;
+        assert!(started.elapsed() >= Duration::from_millis(40), "the burst is capped");
+    }
+}
