@@ -623,3 +623,71 @@ async fn the_seqr_rate_budget_is_shared_by_the_live_instances(pool: PgPool) {
     assert_eq!(stack.service.rate.per_second(), 100);
     stack.shutdown().await;
 }
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn the_worker_enforces_the_reservation_deadline(pool: PgPool) {
+    let stack = stack(pool.clone(), "t1").await;
+    let body =
+        invoice("RESERVATION_REQUIRED", "NO_ACKNOWLEDGMENT", "90.00", json!({"commit_reservation_timeout": 600}));
+    let (status, view) = stack.issue("till-1", body, json!([])).await.unwrap();
+    assert_eq!(status, 201, "{view}");
+    let id: Uuid = view["id"].as_str().unwrap().parse().unwrap();
+    stack.phone("pay", &json!({"code": view["invoice_reference"], "shopper": "s1"})).await.unwrap();
+    // The reservation was seen 700 s ago (its deadline, 600 s after that, has passed): recorded as that observation.
+    let meta = seqrd::engine::metadata("test", None);
+    let seen = chrono::Utc::now() - chrono::Duration::seconds(700);
+    stack
+        .service
+        .engine
+        .execute(domain::InvoiceId(id), &meta, None, |_| {
+            domain::Command::ObserveStatus(domain::command::ObserveStatus {
+                at: seen,
+                status: domain::SeqrStatus::Reserved,
+                invoice_version: 2,
+                customer_tokens: vec![],
+                payment: None,
+            })
+        })
+        .await
+        .unwrap();
+    stack.poll(id).await.unwrap();
+    let view = stack.get(&format!("/v1/invoices/{id}")).await.unwrap();
+    assert_eq!(view["status"], "expired", "{view}");
+    let (status, e) = stack
+        .post(&format!("/v1/invoices/{id}/commit"), &json!({"amount": {"amount": "90.00", "currency": "SEK"}}))
+        .await
+        .unwrap();
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("invoice_closed")), "no commit after the deadline");
+    stack.shutdown().await;
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn openapi_describes_every_route(pool: PgPool) {
+    let stack = stack(pool, "t1").await;
+    let spec =
+        stack.http.get(format!("{}/v1/openapi.json", stack.api)).send().await.unwrap().json::<Value>().await.unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    for path in [
+        "/v1/invoices",
+        "/v1/invoices/{id}",
+        "/v1/invoices/{id}/events",
+        "/v1/invoices/{id}/loyalty",
+        "/v1/invoices/{id}/commit",
+        "/v1/invoices/{id}/cancel",
+        "/v1/invoices/{id}/refunds",
+        "/v1/invoices/{id}/receipt",
+        "/v1/invoices/{id}/calls/{call_id}/resolve",
+        "/v1/seqr/notifications/{token}",
+        "/v1/openapi.json",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
+    }
+    // Every $ref points at a schema that exists.
+    let text = spec.to_string();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    for part in text.split("#/components/schemas/").skip(1) {
+        let name: String = part.chars().take_while(|c| *c != '"').collect();
+        assert!(schemas.contains_key(&name), "dangling $ref {name}");
+    }
+    stack.shutdown().await;
+}
