@@ -299,7 +299,7 @@ fn check_message(received: &Received, event: &StoredEvent) {
     assert_eq!(b["store_id"], store, "{what}");
     assert_eq!(b["correlation_id"], correlation, "{what}");
     assert_eq!(b["causation_id"], serde_json::json!(event.metadata.causation_id), "{what}");
-    assert_eq!(b["data"], event.data, "{what}: data is the stored payload");
+    assert_eq!(b["data"], event.data.to_value(), "{what}: data is the stored payload");
     let recorded: chrono::DateTime<chrono::Utc> = serde_json::from_value(b["recorded_at"].clone()).unwrap_or_default();
     assert_eq!(recorded, event.recorded_at, "{what}: recorded_at");
 }

@@ -53,7 +53,7 @@ async fn append_then_read_stream(pool: PgPool) -> anyhow::Result<()> {
     assert_eq!(first.iter().map(|e| e.version).collect::<Vec<_>>(), [1, 2]);
     assert!(first[0].position < first[1].position);
     assert_eq!(first[0].tx_id, first[1].tx_id, "one command is one transaction");
-    assert_eq!(first[1].data, json!({ "n": 2, "text": "something happened" }));
+    assert_eq!(first[1].data.to_value(), json!({ "n": 2, "text": "something happened" }));
 
     let second = store.append(request(stream, 2, None, vec![event(3)])).await?;
     assert_eq!(second.version(), 3);

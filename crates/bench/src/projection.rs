@@ -74,8 +74,13 @@ async fn measure(db: &ScratchDb, target: usize) -> anyhow::Result<(usize, Durati
         store_pg::SubscriptionConfig::new(BATCH, Duration::from_secs(1)),
     );
     let started = Instant::now();
+    let cpu_before = process_cpu_seconds();
     let rebuilt = sub.rebuild().await?;
     let rebuild_time = started.elapsed();
+    if let (Some(before), Some(after)) = (cpu_before, process_cpu_seconds()) {
+        // Where the time goes: this process (read, decode, fold) versus the rest (Postgres) on the shared cores.
+        println!("rebuild CPU in this process: {:.2} s of {:.2} s wall", after - before, rebuild_time.as_secs_f64());
+    }
     let views: i64 = sqlx::query_scalar("SELECT count(*) FROM invoice_view").fetch_one(store.pool()).await?;
     anyhow::ensure!(rebuilt.events == written, "rebuilt {} of {written} events", rebuilt.events);
     anyhow::ensure!(views > 0, "no invoice rows");
@@ -233,4 +238,12 @@ fn story_inner(n: usize, t0: DateTime<Utc>) -> anyhow::Result<Vec<Vec<Event>>> {
         }
     }
     Ok(commands)
+}
+
+/// User + system CPU time of this process so far (Linux `/proc/self/stat`, 100 ticks a second).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }

@@ -11,6 +11,27 @@ use crate::ids::{CallId, InvoiceId, Scope};
 use crate::invoice::{CustomerToken, Invoice, InvoiceRow, Payment, ReceiptDocument, SeqrStatus};
 use crate::money::Money;
 
+/// Calls `$m!` with every stored event type name and its variant (one list for every decoder).
+macro_rules! event_types {
+    ($m:ident) => {
+        $m! {
+            "invoice_issued" => InvoiceIssued,
+            "send_invoice_requested" => SendInvoiceRequested,
+            "status_observed" => StatusObserved,
+            "invoice_update_requested" => InvoiceUpdateRequested,
+            "commit_requested" => CommitRequested,
+            "cancel_requested" => CancelRequested,
+            "refund_requested" => RefundRequested,
+            "receipt_submit_requested" => ReceiptSubmitRequested,
+            "reservation_expired" => ReservationExpired,
+            "call_succeeded" => CallSucceeded,
+            "call_rejected" => CallRejected,
+            "call_outcome_unknown" => CallOutcomeUnknown,
+            "call_resolved" => CallResolved,
+        }
+    };
+}
+
 /// A fact about one invoice. Serialized adjacently tagged: `{"type": "refund_requested", "data": {...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
@@ -372,6 +393,31 @@ impl Event {
         tagged.get_mut("data").map(serde_json::Value::take).unwrap_or(serde_json::Value::Null)
     }
 
+    /// [`Event::from_stored`] from the stored JSON text. A current-version payload is deserialized straight into
+    /// its type (no intermediate `serde_json::Value`); an older one goes through the upcasters.
+    pub fn from_stored_json(event_type: &str, schema_version: u16, json: &str) -> Result<Event, UpcastError> {
+        let current = Event::schema_version(event_type);
+        if current == 0 || schema_version != current {
+            let value = serde_json::from_str(json).map_err(|source| UpcastError::Malformed {
+                event_type: event_type.to_owned(),
+                version: schema_version,
+                source,
+            })?;
+            return Event::from_stored(event_type, schema_version, value);
+        }
+        let malformed =
+            |source| UpcastError::Malformed { event_type: event_type.to_owned(), version: schema_version, source };
+        macro_rules! payload {
+            ($($name:literal => $variant:ident,)*) => {
+                match event_type {
+                    $($name => serde_json::from_str(json).map(Event::$variant).map_err(malformed),)*
+                    other => Err(UpcastError::UnknownEventType(other.to_owned())),
+                }
+            };
+        }
+        event_types!(payload)
+    }
+
     /// Rebuilds an event from stored `(event_type, schema_version, data)`, upcasting old versions through the
     /// registry first.
     pub fn from_stored(event_type: &str, schema_version: u16, data: serde_json::Value) -> Result<Event, UpcastError> {
@@ -406,21 +452,7 @@ impl Event {
                 }
             };
         }
-        payload! {
-            "invoice_issued" => InvoiceIssued,
-            "send_invoice_requested" => SendInvoiceRequested,
-            "status_observed" => StatusObserved,
-            "invoice_update_requested" => InvoiceUpdateRequested,
-            "commit_requested" => CommitRequested,
-            "cancel_requested" => CancelRequested,
-            "refund_requested" => RefundRequested,
-            "receipt_submit_requested" => ReceiptSubmitRequested,
-            "reservation_expired" => ReservationExpired,
-            "call_succeeded" => CallSucceeded,
-            "call_rejected" => CallRejected,
-            "call_outcome_unknown" => CallOutcomeUnknown,
-            "call_resolved" => CallResolved,
-        }
+        event_types!(payload)
     }
 }
 

@@ -62,7 +62,7 @@ pub struct FeedMessage<'a> {
     /// Id of the message or event that caused the command, if any.
     pub causation_id: Option<uuid::Uuid>,
     /// The event payload, as stored.
-    pub data: &'a serde_json::Value,
+    pub data: &'a store_pg::Payload,
 }
 
 impl<'a> FeedMessage<'a> {

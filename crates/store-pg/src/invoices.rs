@@ -40,19 +40,14 @@ impl From<&domain::Scope> for EventScope {
 
 /// Decodes a stored event into a domain event, upcasting old schema versions (`domain::Event::from_stored`).
 pub fn decode(stored: &StoredEvent) -> Result<Event, StoreError> {
-    decode_parts(stored.position, &stored.event_type, stored.schema_version, stored.data.clone())
+    decode_parts(stored.position, &stored.event_type, stored.schema_version, stored.data.as_str())
 }
 
-fn decode_parts(
-    position: i64,
-    event_type: &str,
-    schema_version: i32,
-    data: serde_json::Value,
-) -> Result<Event, StoreError> {
+fn decode_parts(position: i64, event_type: &str, schema_version: i32, data: &str) -> Result<Event, StoreError> {
     let error =
         |message: String| StoreError::Decode { position, event_type: event_type.to_owned(), schema_version, message };
     let version = u16::try_from(schema_version).map_err(|_| error("schema version out of range".to_owned()))?;
-    Event::from_stored(event_type, version, data).map_err(|e| error(format!("{}: {e}", e.code())))
+    Event::from_stored_json(event_type, version, data).map_err(|e| error(format!("{}: {e}", e.code())))
 }
 
 impl EventStore {
@@ -97,8 +92,7 @@ impl Projection for InvoiceProjection {
     fn prepare(&self, mut events: Vec<StoredEvent>) -> Result<Self::Batch, StoreError> {
         let mut decoded = Vec::with_capacity(events.len());
         for stored in &mut events {
-            let data = std::mem::take(&mut stored.data);
-            decoded.push(decode_parts(stored.position, &stored.event_type, stored.schema_version, data)?);
+            decoded.push(decode(stored)?);
         }
         Ok(DecodedBatch { events, decoded })
     }
@@ -141,7 +135,8 @@ impl Projection for InvoiceProjection {
             for row in rows {
                 let position: i64 = row.try_get("position")?;
                 let event_type: String = row.try_get("event_type")?;
-                let event = decode_parts(position, &event_type, row.try_get("schema_version")?, row.try_get("data")?)?;
+                let data: sqlx::types::Json<Box<serde_json::value::RawValue>> = row.try_get("data")?;
+                let event = decode_parts(position, &event_type, row.try_get("schema_version")?, data.0.get())?;
                 earlier.entry(row.try_get("stream_id")?).or_default().push((row.try_get("version")?, position, event));
             }
         }

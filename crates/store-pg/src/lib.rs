@@ -16,7 +16,7 @@ mod store;
 mod subscription;
 
 pub use error::StoreError;
-pub use event::{AppendOutcome, AppendRequest, Checkpoint, EventScope, Metadata, NewEvent, StoredEvent};
+pub use event::{AppendOutcome, AppendRequest, Checkpoint, EventScope, Metadata, NewEvent, Payload, StoredEvent};
 pub use invoices::{decode, DecodedBatch, InvoiceProjection};
 pub use store::{pool_options, EventStore, NOTIFY_CHANNEL};
 pub use subscription::{load_checkpoint, Processed, Projection, Subscription, SubscriptionConfig};

@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::event::{AppendOutcome, AppendRequest, Checkpoint, EventScope, Metadata, StoredEvent};
+use crate::event::{AppendOutcome, AppendRequest, Checkpoint, EventScope, Metadata, Payload, StoredEvent};
 
 /// The channel on which the store announces new events (`LISTEN seqrd_events`).
 pub const NOTIFY_CHANNEL: &str = "seqrd_events";
@@ -142,7 +142,7 @@ impl EventStore {
                 version,
                 event_type,
                 schema_version,
-                data,
+                data: Payload::from_value(&data),
                 scope: request.scope.clone(),
                 metadata: request.metadata.clone(),
                 idempotency_key: request.idempotency_key.clone(),
@@ -237,7 +237,7 @@ fn stored_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
         version: row.try_get("version")?,
         event_type: row.try_get("event_type")?,
         schema_version: row.try_get("schema_version")?,
-        data: row.try_get("data")?,
+        data: Payload::from_raw(row.try_get::<sqlx::types::Json<Box<serde_json::value::RawValue>>, _>("data")?.0),
         scope: EventScope {
             tenant_id: row.try_get("tenant_id")?,
             merchant_id: row.try_get("merchant_id")?,

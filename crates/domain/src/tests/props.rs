@@ -211,6 +211,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             let stored =
                 Event::from_stored(e.event_type(), Event::schema_version(e.event_type()), e.to_data()).unwrap();
             prop_assert_eq!(&stored, e);
+            let text = serde_json::to_string(&e.to_data()).unwrap();
+            let from_text =
+                Event::from_stored_json(e.event_type(), Event::schema_version(e.event_type()), &text).unwrap();
+            prop_assert_eq!(&from_text, e);
         }
         // An event the fold refuses (here: the same events again) leaves the state untouched.
         for e in &events {

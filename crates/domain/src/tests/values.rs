@@ -211,6 +211,11 @@ fn upcaster_lifts_status_observed_v0() {
         "version": 1,
         "tokens": [{"id": "X_CARD", "value": "555", "status": "pending"}]
     });
+    // The text path (what the store reads) upcasts the same way.
+    assert_eq!(
+        Event::from_stored_json("status_observed", 0, &v0.to_string()).unwrap(),
+        Event::from_stored("status_observed", 0, v0.clone()).unwrap()
+    );
     let e = Event::from_stored("status_observed", 0, v0).unwrap();
     assert_eq!(
         e,
