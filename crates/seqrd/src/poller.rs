@@ -221,7 +221,7 @@ impl Poller {
     ) -> Result<InvoiceState, ServiceError> {
         let creds = self.service.credentials(state).await?;
         let request = wire::Request::GetPaymentStatus(wire::GetPaymentStatusRequest {
-            context: Some(creds.context(None)),
+            context: Some(creds.context(seqr::CLIENT_ID, None)),
             invoice_reference: Some(reference),
             invoice_version: state.invoice_version(),
         });

@@ -3,37 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use domain::{CallOutcome, CallRequest, CallSuccess, CustomerToken, Invoice, InvoiceRow, Money, Payment, SeqrStatus};
-use seqr_client::CallError;
+use seqr_client::{CallError, Credentials};
 use seqr_wire as wire;
 use sqlx::PgPool;
 
-use crate::secret::Secret;
-
-/// The SEQR identity of one register, held by seqrd.
-#[derive(Clone, Debug)]
-pub struct Credentials {
-    pub seqr_terminal_id: String,
-    pub password: Secret,
-}
-
-impl Credentials {
-    /// The `context` element for a TERMINALID call.
-    pub fn context(&self, client_reference: Option<String>) -> wire::ClientContext {
-        wire::ClientContext {
-            channel: Some("WS".to_owned()),
-            client_comment: None,
-            client_id: Some(concat!("seqrd ", env!("CARGO_PKG_VERSION")).to_owned()),
-            client_reference,
-            client_request_timeout: 0,
-            initiator_principal_id: Some(wire::PrincipalId {
-                id: Some(self.seqr_terminal_id.clone()),
-                principal_type: Some("TERMINALID".to_owned()),
-                user_id: None,
-            }),
-            password: Some(self.password.expose().to_owned()),
-        }
-    }
-}
+/// The `clientId` seqrd sends in every context.
+pub const CLIENT_ID: &str = concat!("seqrd ", env!("CARGO_PKG_VERSION"));
 
 /// Looks up the credentials of a tenant's terminal.
 pub async fn credentials(pool: &PgPool, tenant: &str, terminal: &str) -> Result<Option<Credentials>, sqlx::Error> {
@@ -44,13 +19,14 @@ pub async fn credentials(pool: &PgPool, tenant: &str, terminal: &str) -> Result<
     .bind(terminal)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(seqr_terminal_id, password)| Credentials { seqr_terminal_id, password: Secret::new(password) }))
+    Ok(row.map(|(seqr_terminal_id, password)| Credentials::terminal(seqr_terminal_id, password)))
 }
 
 /// The wire request for a recorded call. `notification_url` replaces the invoice's own (seqrd forwards to it).
 pub fn wire_request(request: &CallRequest, creds: &Credentials, notification_url: Option<&str>) -> wire::Request {
-    let reference = Some(request.call_id().0.simple().to_string());
-    let context = Some(creds.context(reference));
+    // The call id as clientReference: SEQR support can find the call from seqrd's events.
+    let reference = request.call_id().0.simple().to_string();
+    let context = Some(creds.context(CLIENT_ID, Some(&reference)));
     match request {
         CallRequest::SendInvoice(r) => wire::Request::SendInvoice(wire::SendInvoiceRequest {
             context,

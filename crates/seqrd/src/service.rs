@@ -144,7 +144,7 @@ impl Service {
     }
 
     /// The SEQR credentials of the register an invoice belongs to.
-    pub async fn credentials(&self, state: &InvoiceState) -> Result<seqr::Credentials, ServiceError> {
+    pub async fn credentials(&self, state: &InvoiceState) -> Result<seqr_client::Credentials, ServiceError> {
         let scope = state.scope().ok_or(EngineError::Rejected(domain::Rejection::InvoiceNotFound))?;
         seqr::credentials(&self.pool, scope.tenant.as_str(), scope.terminal.as_str())
             .await?
@@ -174,10 +174,13 @@ impl Service {
         let mut bytes = [0u8; 24];
         rand::thread_rng().fill_bytes(&mut bytes);
         let fresh = hex::encode(bytes);
+        // One round trip, and no row rewritten when the invoice already has its token.
         let token: String = sqlx::query_scalar(
-            "INSERT INTO notification_tokens (token, invoice_id) VALUES ($1, $2)
-             ON CONFLICT (invoice_id) DO UPDATE SET invoice_id = EXCLUDED.invoice_id
-             RETURNING token",
+            "WITH new AS (
+                 INSERT INTO notification_tokens (token, invoice_id) VALUES ($1, $2)
+                 ON CONFLICT (invoice_id) DO NOTHING RETURNING token
+             )
+             SELECT token FROM new UNION ALL SELECT token FROM notification_tokens WHERE invoice_id = $2 LIMIT 1",
         )
         .bind(&fresh)
         .bind(invoice_id.0)

@@ -61,7 +61,7 @@ impl Stack {
                 let base = handle.base_url();
                 (Some(handle), soap, base)
             }
-            External(url) => {
+            SeqrTarget::External(url) => {
                 let parsed = url::Url::parse(&url).context("SEQR_URL")?;
                 let base = format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or("127.0.0.1"))
                     + &parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
@@ -208,8 +208,6 @@ impl Stack {
         }
     }
 }
-
-use SeqrTarget::External;
 
 /// A fresh database next to DATABASE_URL's (named `name`), migrated; returns its URL and a pool.
 pub async fn scratch_database(config: &Config, name: &str) -> anyhow::Result<(String, PgPool)> {

@@ -66,18 +66,9 @@ pub async fn register(
     let mut bytes = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut bytes);
     let password = Secret::new(hex::encode(bytes));
+    let reseller = seqr_client::Credentials::reseller(&reseller.id, &reseller.user_id, reseller.password.expose());
     let request = wire::Request::RegisterTerminal(wire::RegisterTerminalRequest {
-        context: Some(wire::ClientContext {
-            channel: Some("WS".to_owned()),
-            client_id: Some(concat!("seqrd ", env!("CARGO_PKG_VERSION")).to_owned()),
-            initiator_principal_id: Some(wire::PrincipalId {
-                id: Some(reseller.id.clone()),
-                principal_type: Some("RESELLERUSER".to_owned()),
-                user_id: Some(reseller.user_id.clone()),
-            }),
-            password: Some(reseller.password.expose().to_owned()),
-            ..wire::ClientContext::default()
-        }),
+        context: Some(reseller.context(crate::seqr::CLIENT_ID, None)),
         external_terminal_id: Some(format!("{}-{}", spec.tenant_id, spec.terminal_id)),
         password: Some(password.expose().to_owned()),
         name: Some(spec.terminal_id.clone()),

@@ -53,11 +53,6 @@ impl ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error; it has been logged")
     }
 
-    /// Answers 502/503 for SEQR trouble that left nothing half-done.
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
-    }
-
     /// The JSON body, also stored for idempotent replays.
     pub fn body(&self) -> Vec<u8> {
         serde_json::to_vec(&Body { error: Inner { code: self.code, message: &self.message } }).unwrap_or_default()
@@ -74,25 +69,5 @@ impl IntoResponse for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> ApiError {
         ApiError::internal(e)
-    }
-}
-
-/// Converts axum's JSON extraction failures into our error shape.
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(e: axum::extract::rejection::JsonRejection) -> ApiError {
-        use axum::extract::rejection::JsonRejection::*;
-        match e {
-            JsonDataError(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text()),
-            JsonSyntaxError(e) => ApiError::bad_request("malformed_json", e.body_text()),
-            MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send Content-Type: application/json",
-            ),
-            BytesRejection(_) => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body too large")
-            }
-            other => ApiError::bad_request("invalid_body", other.body_text()),
-        }
     }
 }
