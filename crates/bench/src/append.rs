@@ -248,6 +248,8 @@ async fn raw_insert(pool: &PgPool, stream_id: Uuid, version: i64, writer: usize,
 pub(crate) struct ScratchDb {
     admin: PgConnectOptions,
     name: String,
+    /// Named by `SEQRD_BENCH_DB`: reused as found and kept afterwards.
+    reused: bool,
     /// Options connecting to the scratch database (`sslmode=disable`).
     pub(crate) options: PgConnectOptions,
 }
@@ -256,17 +258,39 @@ impl ScratchDb {
     pub(crate) async fn create(purpose: &str) -> anyhow::Result<ScratchDb> {
         let url = std::env::var("DATABASE_URL").context("DATABASE_URL is not set")?;
         let admin = PgConnectOptions::from_str(&url)?.ssl_mode(PgSslMode::Disable);
-        let name = format!("seqrd_bench_{purpose}_{}", std::process::id());
         let mut conn = admin.connect().await?;
+        if let Ok(name) = std::env::var("SEQRD_BENCH_DB") {
+            // For repeated measurements: the database and what an earlier run wrote into it are kept.
+            anyhow::ensure!(
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "SEQRD_BENCH_DB must be a lower-case identifier"
+            );
+            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&name)
+                .fetch_one(&mut conn)
+                .await?;
+            if !exists {
+                conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+            }
+            let options = admin.clone().database(&name);
+            return Ok(ScratchDb { admin, name, reused: true, options });
+        }
+        let name = format!("seqrd_bench_{purpose}_{}", std::process::id());
         conn.execute(format!("DROP DATABASE IF EXISTS {name}").as_str()).await?;
         conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
         let options = admin.clone().database(&name);
-        Ok(ScratchDb { admin, name, options })
+        Ok(ScratchDb { admin, name, reused: false, options })
     }
 
-    /// Drops the database, unless `SEQRD_BENCH_KEEP_DB` is set (then it is kept for inspection).
+    /// Whether the database was named by `SEQRD_BENCH_DB` (it may hold an earlier run's data).
+    pub(crate) fn reused(&self) -> bool {
+        self.reused
+    }
+
+    /// Drops the database, unless `SEQRD_BENCH_KEEP_DB` is set (then it is kept for inspection) or it was named
+    /// by `SEQRD_BENCH_DB`.
     pub(crate) async fn drop(self) -> anyhow::Result<()> {
-        if std::env::var_os("SEQRD_BENCH_KEEP_DB").is_some() {
+        if self.reused || std::env::var_os("SEQRD_BENCH_KEEP_DB").is_some() {
             println!("kept database {}", self.name);
             return Ok(());
         }

@@ -22,29 +22,73 @@ use crate::append::ScratchDb;
 const WRITERS: usize = 16;
 const BATCH: i64 = 5_000;
 
+/// Rebuilds timed in one run; the summary is their median.
+const REBUILDS: usize = 3;
+
 pub(crate) async fn run() -> anyhow::Result<()> {
     let target: usize = std::env::var("SEQRD_BENCH_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(200_000);
     let db = ScratchDb::create("projection").await?;
     let result = measure(&db, target).await;
     db.drop().await?;
-    let (written, write_time, rebuilt, rebuild_time) = result?;
-    println!(
-        "projection benchmark: {written} events of invoice stories written by {WRITERS} writers in {:.1} s",
-        write_time.as_secs_f64()
-    );
-    println!(
-        "rebuild of invoices (invoice_view + ledger), batches of {BATCH}: {rebuilt} events in {:.2} s",
-        rebuild_time.as_secs_f64()
-    );
-    println!("projection: {:.0} events/s", rebuilt as f64 / rebuild_time.as_secs_f64());
+    let mut rates = result?;
+    rates.sort_by(f64::total_cmp);
+    println!("projection: {:.0} events/s", rates[rates.len() / 2]);
     Ok(())
 }
 
-async fn measure(db: &ScratchDb, target: usize) -> anyhow::Result<(usize, Duration, usize, Duration)> {
+/// Writes the stories and times [`REBUILDS`] rebuilds; returns their rates (events/s).
+async fn measure(db: &ScratchDb, target: usize) -> anyhow::Result<Vec<f64>> {
     let pool = store_pg::pool_options().max_connections(WRITERS as u32 + 2).connect_with(db.options.clone()).await?;
     store_pg::MIGRATOR.run(&pool).await?;
     let store = EventStore::new(pool);
+    let found: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(store.pool()).await?;
+    let written = if db.reused() && found as usize >= target {
+        println!("projection benchmark: {found} events of invoice stories found in the reused database");
+        found as usize
+    } else {
+        anyhow::ensure!(found == 0, "the database already holds {found} events, fewer than {target}");
+        let (written, write_time) = write_stories(&store, target).await?;
+        println!(
+            "projection benchmark: {written} events of invoice stories written by {WRITERS} writers in {:.1} s",
+            write_time.as_secs_f64()
+        );
+        written
+    };
+    sqlx::query("VACUUM ANALYZE events").execute(store.pool()).await?;
 
+    let sub = Subscription::new(
+        store.clone(),
+        InvoiceProjection,
+        store_pg::SubscriptionConfig::new(BATCH, Duration::from_secs(1)),
+    );
+    let mut rates = Vec::with_capacity(REBUILDS);
+    for run in 1..=REBUILDS {
+        let started = Instant::now();
+        let cpu_before = process_cpu_seconds();
+        let rebuilt = sub.rebuild().await?;
+        let rebuild_time = started.elapsed();
+        // Where the time goes: this process (read, decode, fold) versus the rest (Postgres) on the shared cores.
+        let cpu = match (cpu_before, process_cpu_seconds()) {
+            (Some(before), Some(after)) => format!(", {:.2} s of CPU in this process", after - before),
+            _ => String::new(),
+        };
+        let views: i64 = sqlx::query_scalar("SELECT count(*) FROM invoice_view").fetch_one(store.pool()).await?;
+        anyhow::ensure!(rebuilt.events == written, "rebuilt {} of {written} events", rebuilt.events);
+        anyhow::ensure!(views > 0, "no invoice rows");
+        let rate = rebuilt.events as f64 / rebuild_time.as_secs_f64();
+        println!(
+            "rebuild {run} of invoices (invoice_view + ledger), batches of {BATCH}: {} events in {:.2} s{cpu}: \
+             {rate:.0} events/s",
+            rebuilt.events,
+            rebuild_time.as_secs_f64()
+        );
+        rates.push(rate);
+    }
+    Ok(rates)
+}
+
+/// Appends stories from [`WRITERS`] concurrent writers until at least `target` events are written.
+async fn write_stories(store: &EventStore, target: usize) -> anyhow::Result<(usize, Duration)> {
     let started = Instant::now();
     let per_writer = target.div_ceil(WRITERS);
     let writers: Vec<_> = (0..WRITERS)
@@ -65,26 +109,7 @@ async fn measure(db: &ScratchDb, target: usize) -> anyhow::Result<(usize, Durati
     for w in writers {
         written += w.await??;
     }
-    let write_time = started.elapsed();
-    sqlx::query("VACUUM ANALYZE events").execute(store.pool()).await?;
-
-    let sub = Subscription::new(
-        store.clone(),
-        InvoiceProjection,
-        store_pg::SubscriptionConfig::new(BATCH, Duration::from_secs(1)),
-    );
-    let started = Instant::now();
-    let cpu_before = process_cpu_seconds();
-    let rebuilt = sub.rebuild().await?;
-    let rebuild_time = started.elapsed();
-    if let (Some(before), Some(after)) = (cpu_before, process_cpu_seconds()) {
-        // Where the time goes: this process (read, decode, fold) versus the rest (Postgres) on the shared cores.
-        println!("rebuild CPU in this process: {:.2} s of {:.2} s wall", after - before, rebuild_time.as_secs_f64());
-    }
-    let views: i64 = sqlx::query_scalar("SELECT count(*) FROM invoice_view").fetch_one(store.pool()).await?;
-    anyhow::ensure!(rebuilt.events == written, "rebuilt {} of {written} events", rebuilt.events);
-    anyhow::ensure!(views > 0, "no invoice rows");
-    Ok((written, write_time, rebuilt.events, rebuild_time))
+    Ok((written, started.elapsed()))
 }
 
 fn day(n: usize) -> DateTime<Utc> {
