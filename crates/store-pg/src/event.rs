@@ -136,7 +136,7 @@ impl Checkpoint {
 pub struct Payload(Box<serde_json::value::RawValue>);
 
 impl Payload {
-    /// Wraps JSON text that was already validated (by Postgres' `jsonb`, or by serde_json).
+    /// Wraps JSON text that was already validated (by Postgres' `json` input, or by serde_json).
     pub fn from_raw(raw: Box<serde_json::value::RawValue>) -> Payload {
         Payload(raw)
     }
@@ -162,7 +162,8 @@ impl Payload {
     }
 }
 
-/// Equal when the JSON is equal (Postgres' jsonb text orders keys and spaces differently from serde_json's).
+/// Equal when the JSON is equal: payloads stored before they were kept as `json` text went through `jsonb`, which
+/// orders keys and spaces differently from serde_json.
 impl PartialEq for Payload {
     fn eq(&self, other: &Payload) -> bool {
         self.as_str() == other.as_str() || self.to_value() == other.to_value()

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::{Event, InvoiceState, Money};
 use rust_decimal::Decimal;
-use sqlx::{PgConnection, Row as _};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row as _, TypeInfo as _, ValueRef as _};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::event::{EventScope, NewEvent, StoredEvent};
-use crate::store::EventStore;
+use crate::event::{Checkpoint, EventScope, NewEvent, StoredEvent};
+use crate::store::{EventRow, EventStore};
 use crate::subscription::Projection;
 
 impl NewEvent {
@@ -75,38 +76,82 @@ impl InvoiceProjection {
     pub const NAME: &'static str = "invoices";
 }
 
-/// A batch of stored events (their `data` moved out) with the decoded domain events.
+/// What the invoices projection reads of an event: where it is, and the domain event decoded from its payload
+/// (the scope comes from the invoice's own events; metadata is not needed).
 #[derive(Debug)]
-pub struct DecodedBatch {
-    events: Vec<StoredEvent>,
-    decoded: Vec<Event>,
+pub struct InvoiceEvent {
+    /// Global position.
+    pub position: i64,
+    /// Writing transaction id.
+    pub tx_id: i64,
+    /// Event id (the key of the ledger row it may cause).
+    pub event_id: Uuid,
+    /// The invoice's stream id.
+    pub stream_id: Uuid,
+    /// Stream version after the event.
+    pub version: i64,
+    /// The event, upcast to the current schema.
+    pub event: Event,
+}
+
+impl EventRow for InvoiceEvent {
+    const COLUMNS: &'static str = "position, tx_id, event_id, stream_id, version, event_type, schema_version, data";
+
+    fn from_row(row: &PgRow) -> Result<InvoiceEvent, StoreError> {
+        let position = row.try_get(0)?;
+        let event_type: &str = row.try_get(5)?;
+        let schema_version = row.try_get(6)?;
+        // `data` is `json`, whose binary form is its text (validated when written): deserialized straight from
+        // the received bytes, with no copy and no second validation.
+        if row.try_get_raw(7)?.type_info().name() != "JSON" {
+            return Err(StoreError::Decode {
+                position,
+                event_type: event_type.to_owned(),
+                schema_version,
+                message: "events.data is not of type json: apply the migrations".to_owned(),
+            });
+        }
+        let data: &str = row.try_get_unchecked(7)?;
+        Ok(InvoiceEvent {
+            position,
+            // xid8 travels as a binary int8 (values stay far below 2^63).
+            tx_id: row.try_get_unchecked(1)?,
+            event_id: row.try_get(2)?,
+            stream_id: row.try_get(3)?,
+            version: row.try_get(4)?,
+            event: decode_parts(position, event_type, schema_version, data)?,
+        })
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        Checkpoint { tx_id: self.tx_id, position: self.position }
+    }
+}
+
+/// A prepared batch of the invoices projection: the rows to write.
+pub struct InvoiceRows {
+    views: ViewColumns,
+    ledger: LedgerColumns,
 }
 
 impl Projection for InvoiceProjection {
-    type Batch = DecodedBatch;
+    type Row = InvoiceEvent;
+    type Batch = InvoiceRows;
 
     fn name(&self) -> &str {
         InvoiceProjection::NAME
     }
 
-    fn prepare(&self, mut events: Vec<StoredEvent>) -> Result<Self::Batch, StoreError> {
-        let mut decoded = Vec::with_capacity(events.len());
-        for stored in &mut events {
-            decoded.push(decode(stored)?);
-        }
-        Ok(DecodedBatch { events, decoded })
-    }
-
-    async fn apply(&self, conn: &mut PgConnection, batch: DecodedBatch) -> Result<(), StoreError> {
-        let DecodedBatch { events, decoded } = batch;
+    async fn prepare(&self, conn: &mut PgConnection, events: Vec<InvoiceEvent>) -> Result<InvoiceRows, StoreError> {
+        // Rows arrive decoded (`InvoiceEvent::from_row`, while the page is received).
         // Streams in order of first appearance; those not starting at version 1 need their earlier events.
         let mut order: Vec<Uuid> = Vec::new();
         let mut by_stream: HashMap<Uuid, Vec<usize>> = HashMap::new();
-        for (i, stored) in events.iter().enumerate() {
+        for (i, e) in events.iter().enumerate() {
             by_stream
-                .entry(stored.stream_id)
+                .entry(e.stream_id)
                 .or_insert_with(|| {
-                    order.push(stored.stream_id);
+                    order.push(e.stream_id);
                     Vec::new()
                 })
                 .push(i);
@@ -120,24 +165,18 @@ impl Projection for InvoiceProjection {
                 earlier_before.push(first.version);
             }
         }
-        let mut earlier: HashMap<Uuid, Vec<(i64, i64, Event)>> = HashMap::new();
+        let mut earlier: HashMap<Uuid, Vec<InvoiceEvent>> = HashMap::new();
         if !earlier_streams.is_empty() {
-            let rows = sqlx::query(
-                "SELECT e.stream_id, e.version, e.position, e.event_type, e.schema_version, e.data \
-                 FROM unnest($1::uuid[], $2::int8[]) AS b(stream_id, before_version) \
+            let sql = format!(
+                "SELECT {} FROM unnest($1::uuid[], $2::int8[]) AS b(stream_id, before_version) \
                  JOIN events e ON e.stream_id = b.stream_id AND e.version < b.before_version \
                  ORDER BY e.stream_id, e.version",
-            )
-            .bind(&earlier_streams)
-            .bind(&earlier_before)
-            .fetch_all(&mut *conn)
-            .await?;
+                qualified_columns()
+            );
+            let rows = sqlx::query(&sql).bind(&earlier_streams).bind(&earlier_before).fetch_all(&mut *conn).await?;
             for row in rows {
-                let position: i64 = row.try_get("position")?;
-                let event_type: String = row.try_get("event_type")?;
-                let data: sqlx::types::Json<Box<serde_json::value::RawValue>> = row.try_get("data")?;
-                let event = decode_parts(position, &event_type, row.try_get("schema_version")?, data.0.get())?;
-                earlier.entry(row.try_get("stream_id")?).or_default().push((row.try_get("version")?, position, event));
+                let event = InvoiceEvent::from_row(&row)?;
+                earlier.entry(event.stream_id).or_default().push(event);
             }
         }
 
@@ -145,19 +184,23 @@ impl Projection for InvoiceProjection {
         let mut ledger = LedgerColumns::default();
         for stream_id in order {
             let mut fold = Fold::default();
-            for (version, position, event) in earlier.remove(&stream_id).unwrap_or_default() {
-                fold.apply(&event, version, position);
+            for e in earlier.remove(&stream_id).unwrap_or_default() {
+                fold.apply(&e);
             }
             for &i in &by_stream[&stream_id] {
-                let stored = &events[i];
-                if let Some(movement) = fold.apply(&decoded[i], stored.version, stored.position) {
-                    ledger.push(stream_id, stored, &fold.state, movement);
+                let e = &events[i];
+                if let Some(movement) = fold.apply(e) {
+                    ledger.push(stream_id, e, &fold.state, movement);
                 }
             }
             views.push(stream_id, &fold);
         }
-        views.write(conn).await?;
-        ledger.write(conn).await?;
+        Ok(InvoiceRows { views, ledger })
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, rows: InvoiceRows) -> Result<(), StoreError> {
+        rows.views.write(conn).await?;
+        rows.ledger.write(conn).await?;
         Ok(())
     }
 
@@ -184,8 +227,9 @@ enum Movement {
 impl Fold {
     /// Applies one event the way `domain::evolve` does (an event that does not fit the state is ignored) and
     /// returns the money movement it caused, if any.
-    fn apply(&mut self, event: &Event, version: i64, position: i64) -> Option<Movement> {
-        self.version = version;
+    fn apply(&mut self, e: &InvoiceEvent) -> Option<Movement> {
+        let (event, position) = (&e.event, e.position);
+        self.version = e.version;
         self.position = position;
         let paid_before = self.state.paid_amount().is_some();
         let refunded_before = self.state.refunded_amount();
@@ -351,7 +395,7 @@ struct LedgerColumns {
 }
 
 impl LedgerColumns {
-    fn push(&mut self, invoice_id: Uuid, stored: &StoredEvent, state: &InvoiceState, movement: Movement) {
+    fn push(&mut self, invoice_id: Uuid, stored: &InvoiceEvent, state: &InvoiceState, movement: Movement) {
         let Some(scope) = state.scope() else { return };
         let (kind, at, amount, currency, ers_reference) = match movement {
             Movement::Payment { at, amount, ers_reference } => {
@@ -404,4 +448,9 @@ impl LedgerColumns {
         .await?;
         Ok(())
     }
+}
+
+/// [`InvoiceEvent::COLUMNS`] of the `events` table aliased `e`.
+fn qualified_columns() -> String {
+    InvoiceEvent::COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ")
 }

@@ -17,8 +17,8 @@ mod subscription;
 
 pub use error::StoreError;
 pub use event::{AppendOutcome, AppendRequest, Checkpoint, EventScope, Metadata, NewEvent, Payload, StoredEvent};
-pub use invoices::{decode, DecodedBatch, InvoiceProjection};
-pub use store::{pool_options, EventStore, NOTIFY_CHANNEL};
+pub use invoices::{decode, InvoiceEvent, InvoiceProjection, InvoiceRows};
+pub use store::{pool_options, EventRow, EventStore, NOTIFY_CHANNEL};
 pub use subscription::{load_checkpoint, Processed, Projection, Subscription, SubscriptionConfig};
 
 /// The schema migrations (events, subscriptions, read models).

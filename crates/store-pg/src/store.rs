@@ -1,6 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::TryStreamExt as _;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::Row as _;
 use tokio::sync::watch;
@@ -33,9 +34,9 @@ const APPEND_SQL: &str = "\
 INSERT INTO events (event_id, stream_id, version, command_index, event_type, schema_version, data, \
                     tenant_id, merchant_id, store_id, terminal_id, correlation_id, causation_id, actor, \
                     idempotency_key) \
-SELECT e.event_id, $1, $2 + e.ord, (e.ord - 1)::int4, e.event_type, e.schema_version, e.data, \
+SELECT e.event_id, $1, $2 + e.ord, (e.ord - 1)::int4, e.event_type, e.schema_version, e.data::json, \
        $7, $8, $9, $10, $11, $12, $13, $14 \
-FROM unnest($3::uuid[], $4::text[], $5::int4[], $6::jsonb[]) WITH ORDINALITY \
+FROM unnest($3::uuid[], $4::text[], $5::int4[], $6::text[]) WITH ORDINALITY \
          AS e(event_id, event_type, schema_version, data, ord) \
 WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1) = $2 \
 RETURNING version, position, tx_id::text::int8, recorded_at";
@@ -89,15 +90,17 @@ impl EventStore {
             ids.push(e.event_id);
             types.push(e.event_type);
             schemas.push(e.schema_version);
-            datas.push(e.data);
+            // Serialized once: the text is stored as is (`json`) and comes back as the stored event's payload.
+            datas.push(Payload::from_value(&e.data));
         }
+        let texts: Vec<&str> = datas.iter().map(Payload::as_str).collect();
         let result = sqlx::query(APPEND_SQL)
             .bind(request.stream_id)
             .bind(request.expected_version)
             .bind(&ids)
             .bind(&types)
             .bind(&schemas)
-            .bind(&datas)
+            .bind(&texts)
             .bind(&request.scope.tenant_id)
             .bind(&request.scope.merchant_id)
             .bind(&request.scope.store_id)
@@ -142,7 +145,7 @@ impl EventStore {
                 version,
                 event_type,
                 schema_version,
-                data: Payload::from_value(&data),
+                data,
                 scope: request.scope.clone(),
                 metadata: request.metadata.clone(),
                 idempotency_key: request.idempotency_key.clone(),
@@ -217,15 +220,59 @@ pub(crate) async fn read_all_after(
     after: Checkpoint,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    read_after(conn, after, limit).await
+}
+
+/// A row of the event log as one reader wants it: the columns it selects and how it decodes them. Projections
+/// that need only part of an event read only that part ([`crate::Projection::Row`]); [`StoredEvent`] is the
+/// whole row.
+pub trait EventRow: Sized + Send + 'static {
+    /// The columns of `events` to select, in the order [`EventRow::from_row`] reads them.
+    const COLUMNS: &'static str;
+
+    /// Decodes one selected row.
+    fn from_row(row: &PgRow) -> Result<Self, StoreError>;
+
+    /// The subscription checkpoint just after this event.
+    fn checkpoint(&self) -> Checkpoint;
+}
+
+impl EventRow for StoredEvent {
+    const COLUMNS: &'static str = SELECT_COLUMNS;
+
+    fn from_row(row: &PgRow) -> Result<StoredEvent, StoreError> {
+        stored_event(row)
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        StoredEvent::checkpoint(self)
+    }
+}
+
+/// Up to `limit` rows after `after` in `(tx_id, position)` order, below the commit horizon. Rows are decoded as
+/// they arrive, while the server is still sending the rest.
+pub(crate) async fn read_after<R: EventRow>(
+    conn: &mut sqlx::PgConnection,
+    after: Checkpoint,
+    limit: i64,
+) -> Result<Vec<R>, StoreError> {
     let sql = format!(
-        "SELECT {SELECT_COLUMNS} FROM events \
+        "SELECT {} FROM events \
          WHERE (events.tx_id, events.position) > ($1::int8::text::xid8, $2) \
            AND events.tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY events.tx_id, events.position LIMIT $3"
+         ORDER BY events.tx_id, events.position LIMIT $3",
+        R::COLUMNS
     );
-    let rows = sqlx::query(&sql).bind(after.tx_id).bind(after.position).bind(limit).fetch_all(conn).await?;
-    rows.iter().map(stored_event).collect()
+    let mut rows = sqlx::query(&sql).bind(after.tx_id).bind(after.position).bind(limit).fetch(conn);
+    let mut out = Vec::with_capacity(usize::try_from(limit).unwrap_or(0).min(MAX_PREALLOCATED_ROWS));
+    while let Some(row) = rows.try_next().await? {
+        out.push(R::from_row(&row)?);
+    }
+    Ok(out)
 }
+
+/// Rows preallocated by [`read_after`], whatever the limit.
+const MAX_PREALLOCATED_ROWS: usize = 16_384;
 
 fn stored_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {

@@ -7,21 +7,30 @@ use sqlx::PgConnection;
 use tokio::task::JoinHandle;
 
 use crate::error::StoreError;
-use crate::event::{Checkpoint, StoredEvent};
-use crate::store::{read_all_after, EventStore, NOTIFY_CHANNEL};
+use crate::event::Checkpoint;
+use crate::store::{read_after, EventRow, EventStore, NOTIFY_CHANNEL};
 
-/// A read model fed by a [`Subscription`]. A batch is first prepared (decoded, without I/O: this may run ahead
-/// on another task while the previous batch is applied), then applied inside the transaction that also moves the
-/// checkpoint, so a batch is applied entirely or not at all.
+/// A read model fed by a [`Subscription`]. A batch is first prepared (decoded and folded, reading nothing but the
+/// event log, which never changes below the commit horizon: this runs ahead on another task while the previous
+/// batch is applied), then applied inside the transaction that also moves the checkpoint, so a batch is applied
+/// entirely or not at all.
 pub trait Projection: Send + Sync + 'static {
+    /// What the projection reads of each event (the columns it needs, decoded as it wants them).
+    type Row: EventRow;
+
     /// A prepared batch.
     type Batch: Send + 'static;
 
     /// Stable name: the key of the projection's checkpoint in `subscriptions`.
     fn name(&self) -> &str;
 
-    /// Turns raw events (in `(tx_id, position)` order) into what [`Projection::apply`] needs. No I/O.
-    fn prepare(&self, events: Vec<StoredEvent>) -> Result<Self::Batch, StoreError>;
+    /// Turns rows (in `(tx_id, position)` order) into what [`Projection::apply`] needs. It may read earlier
+    /// events from `conn` but never the read model: the previous batch may not be applied yet.
+    fn prepare(
+        &self,
+        conn: &mut PgConnection,
+        events: Vec<Self::Row>,
+    ) -> impl Future<Output = Result<Self::Batch, StoreError>> + Send;
 
     /// Applies one prepared batch. Applying events again (after a rebuild) must give the same rows.
     fn apply(&self, conn: &mut PgConnection, batch: Self::Batch)
@@ -109,8 +118,14 @@ impl<P: Projection> Subscription<P> {
         let name = self.projection.name();
         let mut tx = self.store.pool().begin().await?;
         // Serialise runners of the same projection; an advisory lock takes no transaction id, so the horizon read
-        // below is not held back by this transaction.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(name).execute(&mut *tx).await?;
+        // below is not held back by this transaction. The commit need not wait for its WAL flush: a crash can only
+        // lose the newest batches together with their checkpoint, and they are projected again.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), set_config('synchronous_commit', 'off', true)",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         let checkpoint = load_checkpoint(&mut tx, name).await?;
         let mut fetched = None;
         if let Some((after, handle)) = prefetched {
@@ -124,8 +139,7 @@ impl<P: Projection> Subscription<P> {
             }
         }
         if fetched.is_none() {
-            let events = read_all_after(&mut tx, checkpoint, self.config.batch_size).await?;
-            fetched = prepare(&*self.projection, checkpoint, events)?;
+            fetched = fetch(&*self.projection, &mut tx, checkpoint, self.config.batch_size).await?;
         }
         let Some(Fetched { after, last, count, batch }) = fetched else {
             let more = events_after(&mut tx, checkpoint).await?;
@@ -140,8 +154,8 @@ impl<P: Projection> Subscription<P> {
             let projection = Arc::clone(&self.projection);
             let limit = self.config.batch_size;
             let handle = tokio::spawn(async move {
-                let events = store.read_all_after(last, limit).await?;
-                prepare(&*projection, last, events)
+                let mut conn = store.pool().acquire().await?;
+                fetch(&*projection, &mut conn, last, limit).await
             });
             (last, handle)
         });
@@ -263,14 +277,17 @@ impl<P: Projection> Subscription<P> {
     }
 }
 
-fn prepare<P: Projection>(
+/// Reads up to `limit` events after `after` and prepares them (`None` when there are none).
+async fn fetch<P: Projection>(
     projection: &P,
+    conn: &mut PgConnection,
     after: Checkpoint,
-    events: Vec<StoredEvent>,
+    limit: i64,
 ) -> Result<Option<Fetched<P::Batch>>, StoreError> {
-    let Some(last) = events.last().map(StoredEvent::checkpoint) else { return Ok(None) };
+    let events = read_after::<P::Row>(conn, after, limit).await?;
+    let Some(last) = events.last().map(EventRow::checkpoint) else { return Ok(None) };
     let count = events.len();
-    let batch = projection.prepare(events)?;
+    let batch = projection.prepare(conn, events).await?;
     Ok(Some(Fetched { after, last, count, batch }))
 }
 
