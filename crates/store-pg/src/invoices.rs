@@ -130,7 +130,12 @@ impl EventRow for InvoiceEvent {
 
 /// A prepared batch of the invoices projection: the rows to write.
 pub struct InvoiceRows {
-    views: ViewColumns,
+    /// Views of invoices whose first event is in this batch: no row exists yet, a plain insert.
+    new_views: ViewColumns,
+    /// Views of invoices seen in earlier batches: upserted.
+    changed_views: ViewColumns,
+    /// Money movements, one per event that caused one: each event is projected once (the checkpoint moves in the
+    /// same transaction), so a plain insert.
     ledger: LedgerColumns,
 }
 
@@ -180,11 +185,14 @@ impl Projection for InvoiceProjection {
             }
         }
 
-        let mut views = ViewColumns::default();
+        let mut new_views = ViewColumns::default();
+        let mut changed_views = ViewColumns::default();
         let mut ledger = LedgerColumns::default();
         for stream_id in order {
             let mut fold = Fold::default();
-            for e in earlier.remove(&stream_id).unwrap_or_default() {
+            let earlier = earlier.remove(&stream_id);
+            let views = if earlier.is_some() { &mut changed_views } else { &mut new_views };
+            for e in earlier.unwrap_or_default() {
                 fold.apply(&e);
             }
             for &i in &by_stream[&stream_id] {
@@ -195,11 +203,12 @@ impl Projection for InvoiceProjection {
             }
             views.push(stream_id, &fold);
         }
-        Ok(InvoiceRows { views, ledger })
+        Ok(InvoiceRows { new_views, changed_views, ledger })
     }
 
     async fn apply(&self, conn: &mut PgConnection, rows: InvoiceRows) -> Result<(), StoreError> {
-        rows.views.write(conn).await?;
+        rows.new_views.write(conn, VIEW_INSERT).await?;
+        rows.changed_views.write(conn, VIEW_UPSERT).await?;
         rows.ledger.write(conn).await?;
         Ok(())
     }
@@ -258,6 +267,37 @@ impl Fold {
         Some(Movement::Refund { at, amount: delta, ers_reference })
     }
 }
+
+macro_rules! view_insert {
+    () => {
+        "INSERT INTO invoice_view (invoice_id, tenant_id, merchant_id, store_id, terminal_id, status, seqr_status, \
+             currency, total, reserved_amount, committed_amount, paid_amount, refunded_amount, invoice_reference, \
+             qr_code, ers_reference, invoice_version, client_invoice_id, tokens, issued_at, paid_at, updated_at, \
+             stream_version, last_position) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+             $8::text[], $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], $14::text[], \
+             $15::text[], $16::text[], $17::int4[], $18::text[], $19::jsonb[], $20::timestamptz[], \
+             $21::timestamptz[], $22::timestamptz[], $23::int8[], $24::int8[])"
+    };
+}
+
+/// Writes the rows of [`ViewColumns`] for invoices that have none yet.
+const VIEW_INSERT: &str = view_insert!();
+
+/// Writes the rows of [`ViewColumns`], replacing the invoices' earlier rows.
+const VIEW_UPSERT: &str = concat!(
+    view_insert!(),
+    " ON CONFLICT (invoice_id) DO UPDATE SET tenant_id = excluded.tenant_id, merchant_id = excluded.merchant_id, \
+     store_id = excluded.store_id, terminal_id = excluded.terminal_id, status = excluded.status, \
+     seqr_status = excluded.seqr_status, currency = excluded.currency, total = excluded.total, \
+     reserved_amount = excluded.reserved_amount, committed_amount = excluded.committed_amount, \
+     paid_amount = excluded.paid_amount, refunded_amount = excluded.refunded_amount, \
+     invoice_reference = excluded.invoice_reference, qr_code = excluded.qr_code, \
+     ers_reference = excluded.ers_reference, invoice_version = excluded.invoice_version, \
+     client_invoice_id = excluded.client_invoice_id, tokens = excluded.tokens, issued_at = excluded.issued_at, \
+     paid_at = excluded.paid_at, updated_at = excluded.updated_at, stream_version = excluded.stream_version, \
+     last_position = excluded.last_position"
+);
 
 #[derive(Default)]
 struct ViewColumns {
@@ -322,57 +362,37 @@ impl ViewColumns {
         self.last_position.push(fold.position);
     }
 
-    async fn write(self, conn: &mut PgConnection) -> Result<(), StoreError> {
+    async fn write(self, conn: &mut PgConnection, sql: &'static str) -> Result<(), StoreError> {
         if self.invoice_id.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "INSERT INTO invoice_view (invoice_id, tenant_id, merchant_id, store_id, terminal_id, status, \
-                 seqr_status, currency, total, reserved_amount, committed_amount, paid_amount, refunded_amount, \
-                 invoice_reference, qr_code, ers_reference, invoice_version, client_invoice_id, tokens, issued_at, \
-                 paid_at, updated_at, stream_version, last_position) \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                 $7::text[], $8::text[], $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[], \
-                 $13::numeric[], $14::text[], $15::text[], $16::text[], $17::int4[], $18::text[], $19::jsonb[], \
-                 $20::timestamptz[], $21::timestamptz[], $22::timestamptz[], $23::int8[], $24::int8[]) \
-             ON CONFLICT (invoice_id) DO UPDATE SET tenant_id = excluded.tenant_id, \
-                 merchant_id = excluded.merchant_id, store_id = excluded.store_id, \
-                 terminal_id = excluded.terminal_id, status = excluded.status, seqr_status = excluded.seqr_status, \
-                 currency = excluded.currency, total = excluded.total, reserved_amount = excluded.reserved_amount, \
-                 committed_amount = excluded.committed_amount, paid_amount = excluded.paid_amount, \
-                 refunded_amount = excluded.refunded_amount, invoice_reference = excluded.invoice_reference, \
-                 qr_code = excluded.qr_code, ers_reference = excluded.ers_reference, \
-                 invoice_version = excluded.invoice_version, client_invoice_id = excluded.client_invoice_id, \
-                 tokens = excluded.tokens, issued_at = excluded.issued_at, paid_at = excluded.paid_at, \
-                 updated_at = excluded.updated_at, stream_version = excluded.stream_version, \
-                 last_position = excluded.last_position",
-        )
-        .bind(&self.invoice_id)
-        .bind(&self.tenant_id)
-        .bind(&self.merchant_id)
-        .bind(&self.store_id)
-        .bind(&self.terminal_id)
-        .bind(&self.status)
-        .bind(&self.seqr_status)
-        .bind(&self.currency)
-        .bind(&self.total)
-        .bind(&self.reserved_amount)
-        .bind(&self.committed_amount)
-        .bind(&self.paid_amount)
-        .bind(&self.refunded_amount)
-        .bind(&self.invoice_reference)
-        .bind(&self.qr_code)
-        .bind(&self.ers_reference)
-        .bind(&self.invoice_version)
-        .bind(&self.client_invoice_id)
-        .bind(&self.tokens)
-        .bind(&self.issued_at)
-        .bind(&self.paid_at)
-        .bind(&self.updated_at)
-        .bind(&self.stream_version)
-        .bind(&self.last_position)
-        .execute(conn)
-        .await?;
+        sqlx::query(sql)
+            .bind(&self.invoice_id)
+            .bind(&self.tenant_id)
+            .bind(&self.merchant_id)
+            .bind(&self.store_id)
+            .bind(&self.terminal_id)
+            .bind(&self.status)
+            .bind(&self.seqr_status)
+            .bind(&self.currency)
+            .bind(&self.total)
+            .bind(&self.reserved_amount)
+            .bind(&self.committed_amount)
+            .bind(&self.paid_amount)
+            .bind(&self.refunded_amount)
+            .bind(&self.invoice_reference)
+            .bind(&self.qr_code)
+            .bind(&self.ers_reference)
+            .bind(&self.invoice_version)
+            .bind(&self.client_invoice_id)
+            .bind(&self.tokens)
+            .bind(&self.issued_at)
+            .bind(&self.paid_at)
+            .bind(&self.updated_at)
+            .bind(&self.stream_version)
+            .bind(&self.last_position)
+            .execute(conn)
+            .await?;
         Ok(())
     }
 }
@@ -428,8 +448,7 @@ impl LedgerColumns {
             "INSERT INTO ledger (event_id, invoice_id, tenant_id, merchant_id, store_id, terminal_id, \
                  business_date, at, kind, amount, currency, ers_reference, position) \
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                 $7::date[], $8::timestamptz[], $9::text[], $10::numeric[], $11::text[], $12::text[], $13::int8[]) \
-             ON CONFLICT (event_id) DO NOTHING",
+                 $7::date[], $8::timestamptz[], $9::text[], $10::numeric[], $11::text[], $12::text[], $13::int8[])",
         )
         .bind(&self.event_id)
         .bind(&self.invoice_id)
