@@ -190,9 +190,10 @@ impl Projection for InvoiceProjection {
         let mut ledger = LedgerColumns::default();
         for stream_id in order {
             let mut fold = Fold::default();
-            let earlier = earlier.remove(&stream_id);
-            let views = if earlier.is_some() { &mut changed_views } else { &mut new_views };
-            for e in earlier.unwrap_or_default() {
+            // An invoice whose first event is in this batch has no view row yet; any other may have one.
+            let seen_before = events[by_stream[&stream_id][0]].version > 1;
+            let views = if seen_before { &mut changed_views } else { &mut new_views };
+            for e in earlier.remove(&stream_id).unwrap_or_default() {
                 fold.apply(&e);
             }
             for &i in &by_stream[&stream_id] {
