@@ -223,14 +223,15 @@ async fn raw_insert(pool: &PgPool, stream_id: Uuid, version: i64, writer: usize,
     sqlx::query(
         "INSERT INTO raw_events (event_id, stream_id, version, command_index, event_type, schema_version, data, \
          tenant_id, merchant_id, store_id, terminal_id, correlation_id, causation_id, actor, idempotency_key) \
-         VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         VALUES ($1, $2, $3, 0, $4, $5, $6::json, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(e.event_id)
     .bind(r.stream_id)
     .bind(version + 1)
     .bind(&e.event_type)
     .bind(e.schema_version)
-    .bind(&e.data)
+    // Sent as text, serialized once, as the store sends it.
+    .bind(e.data.to_string())
     .bind(&r.scope.tenant_id)
     .bind(&r.scope.merchant_id)
     .bind(&r.scope.store_id)

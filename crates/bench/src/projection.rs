@@ -14,9 +14,11 @@ use domain::{
     PaymentMode, Scope, SeqrStatus,
 };
 use rust_decimal::Decimal;
+use sqlx::postgres::PgRow;
 use sqlx::Row as _;
 use store_pg::{
-    AppendRequest, EventRow, EventScope, EventStore, InvoiceEvent, InvoiceProjection, Metadata, NewEvent, Subscription,
+    AppendRequest, Checkpoint, EventRow, EventScope, EventStore, InvoiceEvent, InvoiceProjection, Metadata, NewEvent,
+    StoreError, Subscription,
 };
 use uuid::Uuid;
 
@@ -97,25 +99,35 @@ async fn measure(db: &ScratchDb, target: usize) -> anyhow::Result<(Vec<f64>, f64
     Ok((rates, ceiling))
 }
 
-/// Reads every event in the rebuild's pages (same query shape and columns as the invoices projection), receiving
-/// each row without decoding it: what Postgres and the driver alone allow on this machine, in the same run.
+/// Reads every event in the rebuild's pages (the store's own query, with the invoices projection's columns),
+/// receiving each row without decoding its payload: what Postgres and the driver alone allow on this machine, in
+/// the same run.
 async fn read_ceiling(store: &EventStore, written: usize) -> anyhow::Result<f64> {
-    let sql = format!(
-        "SELECT {} FROM events WHERE (tx_id, position) > ($1::int8::text::xid8, $2) \
-           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx_id, position LIMIT $3",
-        <InvoiceEvent as EventRow>::COLUMNS
-    );
     let started = Instant::now();
-    let (mut tx_id, mut position, mut read) = (0i64, 0i64, 0usize);
+    let (mut after, mut read) = (Checkpoint::START, 0usize);
     loop {
-        let rows = sqlx::query(&sql).bind(tx_id).bind(position).bind(BATCH).fetch_all(store.pool()).await?;
+        let rows = store.read_rows_after::<Received>(after, BATCH).await?;
         let Some(last) = rows.last() else { break };
-        tx_id = last.try_get_unchecked(1)?;
-        position = last.try_get(0)?;
+        after = last.0;
         read += rows.len();
     }
     anyhow::ensure!(read == written, "read {read} of {written} events");
     Ok(read as f64 / started.elapsed().as_secs_f64())
+}
+
+/// A row of the invoices projection's shape, received but not decoded beyond its checkpoint.
+struct Received(Checkpoint);
+
+impl EventRow for Received {
+    const COLUMNS: &'static str = <InvoiceEvent as EventRow>::COLUMNS;
+
+    fn from_row(row: &PgRow) -> Result<Received, StoreError> {
+        Ok(Received(Checkpoint { tx_id: row.try_get_unchecked(1)?, position: row.try_get(0)? }))
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        self.0
+    }
 }
 
 /// Appends stories from [`WRITERS`] concurrent writers until at least `target` events are written.

@@ -407,15 +407,12 @@ impl Event {
         }
         let malformed =
             |source| UpcastError::Malformed { event_type: event_type.to_owned(), version: schema_version, source };
-        macro_rules! payload {
-            ($($name:literal => $variant:ident,)*) => {
-                match event_type {
-                    $($name => serde_json::from_str(json).map(Event::$variant).map_err(malformed),)*
-                    other => Err(UpcastError::UnknownEventType(other.to_owned())),
-                }
-            };
-        }
-        event_types!(payload)
+        let mut json = serde_json::Deserializer::from_str(json);
+        let event = payload(event_type, &mut json)
+            .ok_or_else(|| UpcastError::UnknownEventType(event_type.to_owned()))?
+            .map_err(malformed)?;
+        json.end().map_err(malformed)?;
+        Ok(event)
     }
 
     /// Rebuilds an event from stored `(event_type, schema_version, data)`, upcasting old versions through the
@@ -444,16 +441,24 @@ impl Event {
         // Straight into the variant's payload type: no re-tagging, no buffering of an adjacently tagged enum.
         let malformed =
             |source| UpcastError::Malformed { event_type: event_type.to_owned(), version: schema_version, source };
-        macro_rules! payload {
-            ($($name:literal => $variant:ident,)*) => {
-                match event_type {
-                    $($name => serde_json::from_value(data).map(Event::$variant).map_err(malformed),)*
-                    other => Err(UpcastError::UnknownEventType(other.to_owned())),
-                }
-            };
-        }
-        event_types!(payload)
+        payload(event_type, data)
+            .ok_or_else(|| UpcastError::UnknownEventType(event_type.to_owned()))?
+            .map_err(malformed)
     }
+}
+
+/// Deserializes a current-version payload of `event_type` into its variant, from any serde source (stored text,
+/// or a value that went through the upcasters). `None` for an unknown event type.
+fn payload<'de, D: serde::Deserializer<'de>>(event_type: &str, data: D) -> Option<Result<Event, D::Error>> {
+    macro_rules! payload {
+        ($($name:literal => $variant:ident,)*) => {
+            match event_type {
+                $($name => Some(serde::Deserialize::deserialize(data).map(Event::$variant)),)*
+                _ => None,
+            }
+        };
+    }
+    event_types!(payload)
 }
 
 /// The parameters of a requested call, exactly as recorded by its `*_requested` event.

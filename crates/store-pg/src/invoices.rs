@@ -173,10 +173,10 @@ impl Projection for InvoiceProjection {
         let mut earlier: HashMap<Uuid, Vec<InvoiceEvent>> = HashMap::new();
         if !earlier_streams.is_empty() {
             let sql = format!(
-                "SELECT {} FROM unnest($1::uuid[], $2::int8[]) AS b(stream_id, before_version) \
-                 JOIN events e ON e.stream_id = b.stream_id AND e.version < b.before_version \
-                 ORDER BY e.stream_id, e.version",
-                qualified_columns()
+                "SELECT {} FROM unnest($1::uuid[], $2::int8[]) AS b(earlier_stream, before_version) \
+                 JOIN events ON events.stream_id = b.earlier_stream AND events.version < b.before_version \
+                 ORDER BY events.stream_id, events.version",
+                InvoiceEvent::COLUMNS
             );
             let rows = sqlx::query(&sql).bind(&earlier_streams).bind(&earlier_before).fetch_all(&mut *conn).await?;
             for row in rows {
@@ -468,9 +468,4 @@ impl LedgerColumns {
         .await?;
         Ok(())
     }
-}
-
-/// [`InvoiceEvent::COLUMNS`] of the `events` table aliased `e`.
-fn qualified_columns() -> String {
-    InvoiceEvent::COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ")
 }

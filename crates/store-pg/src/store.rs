@@ -210,17 +210,14 @@ impl EventStore {
     /// Up to `limit` events strictly after `after` in `(tx_id, position)` order, only from transactions older
     /// than every transaction still running, so that no later commit can ever land behind the returned events.
     pub async fn read_all_after(&self, after: Checkpoint, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut conn = self.inner.pool.acquire().await?;
-        read_all_after(&mut conn, after, limit).await
+        self.read_rows_after(after, limit).await
     }
-}
 
-pub(crate) async fn read_all_after(
-    conn: &mut sqlx::PgConnection,
-    after: Checkpoint,
-    limit: i64,
-) -> Result<Vec<StoredEvent>, StoreError> {
-    read_after(conn, after, limit).await
+    /// [`EventStore::read_all_after`] in the row shape `R` (only the columns it selects).
+    pub async fn read_rows_after<R: EventRow>(&self, after: Checkpoint, limit: i64) -> Result<Vec<R>, StoreError> {
+        let mut conn = self.inner.pool.acquire().await?;
+        read_after(&mut conn, after, limit).await
+    }
 }
 
 /// A row of the event log as one reader wants it: the columns it selects and how it decodes them. Projections
