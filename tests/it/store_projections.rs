@@ -4,14 +4,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use domain::event::{
-    CallSucceeded, CancelRequested, CommitRequested, InvoiceIssued, RefundRequested, SendInvoiceRequested,
-    StatusObserved,
-};
-use domain::{
-    AcknowledgmentMode, CallId, CallSuccess, Currency, Event, Invoice, InvoiceId, Money, Payment, PaymentMode, Scope,
-    SeqrStatus,
-};
+use domain::fixtures::{self, Story};
+use domain::{Currency, Event, InvoiceId, Money, Scope};
 use serde_json::json;
 use sqlx::PgPool;
 use store_pg::{
@@ -33,127 +27,20 @@ fn sek(amount: &str) -> Money {
     Money::parse(amount, Currency::SEK).unwrap()
 }
 
-fn invoice(mode: PaymentMode, total: Money, at: DateTime<Utc>, n: usize) -> Invoice {
-    Invoice {
-        payment_mode: mode,
-        acknowledgment_mode: AcknowledgmentMode::NoAcknowledgment,
-        commit_reservation_timeout: mode.may_reserve().then_some(600),
-        issue_date: at,
-        title: Some("Coffee".into()),
-        client_invoice_id: Some(format!("order-{n}")),
-        cashier_id: None,
-        footer: None,
-        rows: Vec::new(),
-        total,
-        back_url: None,
-        notification_url: None,
-    }
+/// Paid, then 30.00 refunded.
+fn paid_and_refunded() -> Story {
+    Story::PaidAndRefunded { refund: sek("30.00") }
 }
 
-/// How an invoice's story ends.
-#[derive(Clone, Copy, Debug)]
-enum Story {
-    PaidAndRefunded,
-    Canceled,
-    ReservedCommittedPaid,
+/// Reserved, then 50.00 committed and paid.
+fn reserved_committed_paid() -> Story {
+    Story::ReservedCommittedPaid { commit: sek("50.00") }
 }
 
-/// The commands of one invoice's story, each a list of domain events appended together.
+/// The commands of invoice `n`'s story on `terminal`, for a total of (100 + n).50 SEK.
 fn story(kind: Story, n: usize, terminal: &str, t0: DateTime<Utc>) -> Vec<Vec<Event>> {
-    let invoice_id = InvoiceId(Uuid::now_v7());
-    let send = CallId(Uuid::now_v7());
-    let s = |secs: i64| t0 + chrono::Duration::seconds(secs);
     let total = sek(&format!("{}.50", 100 + n));
-    let mode = match kind {
-        Story::ReservedCommittedPaid => PaymentMode::ReservationRequired,
-        _ => PaymentMode::ImmediateDebit,
-    };
-    let inv = invoice(mode, total, t0, n);
-    let reference = format!("R{n:06}");
-    let observed = |secs, status, version, payment| {
-        Event::StatusObserved(StatusObserved {
-            at: s(secs),
-            status,
-            invoice_version: version,
-            customer_tokens: Vec::new(),
-            payment,
-        })
-    };
-    let payment = |secs, amount| Payment {
-        ers_reference: format!("ERS{n:06}"),
-        payment_reference: None,
-        payment_date: Some(s(secs)),
-        payer_terminal_id: None,
-        amount,
-    };
-    let done = |secs, call_id, result| Event::CallSucceeded(CallSucceeded { at: s(secs), call_id, result });
-    let mut commands = vec![
-        vec![
-            Event::InvoiceIssued(InvoiceIssued {
-                at: t0,
-                invoice_id,
-                scope: scope(terminal),
-                invoice: inv.clone(),
-                tokens: Vec::new(),
-            }),
-            Event::SendInvoiceRequested(SendInvoiceRequested {
-                at: t0,
-                call_id: send,
-                invoice: inv,
-                tokens: Vec::new(),
-            }),
-        ],
-        vec![done(
-            1,
-            send,
-            CallSuccess::InvoiceSent {
-                invoice_reference: reference.clone(),
-                qr_code: format!("HTTP://SEQR.SE/R{reference}"),
-            },
-        )],
-        vec![observed(2, SeqrStatus::Issued, 1, None)],
-    ];
-    match kind {
-        Story::PaidAndRefunded => {
-            let refund = CallId(Uuid::now_v7());
-            commands.push(vec![observed(20, SeqrStatus::Paid, 2, Some(payment(19, total)))]);
-            commands.push(vec![Event::RefundRequested(RefundRequested {
-                at: s(3600),
-                call_id: refund,
-                ers_reference: format!("ERS{n:06}"),
-                amount: sek("30.00"),
-                title: None,
-                rows: Vec::new(),
-            })]);
-            commands.push(vec![done(
-                3601,
-                refund,
-                CallSuccess::Refunded { ers_reference: Some(format!("REF{n:06}")) },
-            )]);
-        }
-        Story::Canceled => {
-            let cancel = CallId(Uuid::now_v7());
-            commands.push(vec![Event::CancelRequested(CancelRequested {
-                at: s(30),
-                call_id: cancel,
-                invoice_reference: reference.clone(),
-            })]);
-            commands.push(vec![done(31, cancel, CallSuccess::Done)]);
-        }
-        Story::ReservedCommittedPaid => {
-            let commit = CallId(Uuid::now_v7());
-            commands.push(vec![observed(10, SeqrStatus::Reserved, 2, None)]);
-            commands.push(vec![Event::CommitRequested(CommitRequested {
-                at: s(60),
-                call_id: commit,
-                invoice_reference: reference.clone(),
-                amount: sek("50.00"),
-            })]);
-            commands.push(vec![done(61, commit, CallSuccess::Done)]);
-            commands.push(vec![observed(62, SeqrStatus::Paid, 3, Some(payment(61, sek("50.00"))))]);
-        }
-    }
-    commands
+    fixtures::story(kind, n, InvoiceId(Uuid::now_v7()), scope(terminal), total, t0)
 }
 
 fn stream_of(commands: &[Vec<Event>]) -> Uuid {
@@ -234,8 +121,8 @@ fn t0() -> DateTime<Utc> {
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
 async fn invoice_view_and_ledger_follow_the_events(pool: PgPool) -> anyhow::Result<()> {
     let store = EventStore::new(pool.clone());
-    let paid = story(Story::PaidAndRefunded, 1, "till-1", t0());
-    let reserved = story(Story::ReservedCommittedPaid, 2, "till-2", t0());
+    let paid = story(paid_and_refunded(), 1, "till-1", t0());
+    let reserved = story(reserved_committed_paid(), 2, "till-2", t0());
     let canceled = story(Story::Canceled, 3, "till-1", t0());
     let head = append_interleaved(&store, &[paid.clone(), reserved.clone(), canceled.clone()]).await?;
 
@@ -308,7 +195,7 @@ async fn invoice_view_and_ledger_follow_the_events(pool: PgPool) -> anyhow::Resu
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
 async fn rebuilding_from_the_first_event_yields_identical_rows(pool: PgPool) -> anyhow::Result<()> {
     let store = EventStore::new(pool.clone());
-    let kinds = [Story::PaidAndRefunded, Story::Canceled, Story::ReservedCommittedPaid];
+    let kinds = [paid_and_refunded(), Story::Canceled, reserved_committed_paid()];
     let stories: Vec<_> = (0..30).map(|n| story(kinds[n % 3], n, &format!("till-{}", n % 4), t0())).collect();
     let head = append_interleaved(&store, &stories).await?;
 
@@ -335,7 +222,7 @@ async fn rebuilding_from_the_first_event_yields_identical_rows(pool: PgPool) -> 
 async fn a_failing_batch_leaves_read_model_and_checkpoint_unchanged(pool: PgPool) -> anyhow::Result<()> {
     let store = EventStore::new(pool.clone());
     let sub = subscription(&store, 1000);
-    let good = story(Story::PaidAndRefunded, 1, "till-1", t0());
+    let good = story(paid_and_refunded(), 1, "till-1", t0());
     let head = append_story(&store, &good).await?;
     sub.catch_up_to(head).await?;
     let before = snapshot(&pool).await?;
@@ -390,7 +277,7 @@ async fn a_failing_batch_leaves_read_model_and_checkpoint_unchanged(pool: PgPool
 async fn a_database_error_mid_batch_rolls_back_views_and_checkpoint(pool: PgPool) -> anyhow::Result<()> {
     let store = EventStore::new(pool.clone());
     let sub = subscription(&store, 1000);
-    let head = append_story(&store, &story(Story::PaidAndRefunded, 1, "till-1", t0())).await?;
+    let head = append_story(&store, &story(paid_and_refunded(), 1, "till-1", t0())).await?;
     sub.catch_up_to(head).await?;
 
     // Postgres itself refuses the second invoice's ledger row: the failure comes after the batch's view rows were
@@ -403,7 +290,7 @@ async fn a_database_error_mid_batch_rolls_back_views_and_checkpoint(pool: PgPool
     )
     .execute(&pool)
     .await?;
-    let second = story(Story::PaidAndRefunded, 2, "till-2", t0());
+    let second = story(paid_and_refunded(), 2, "till-2", t0());
     let head = append_story(&store, &second).await?;
 
     // Other sessions may hold the commit horizon back, so the failing batch may come after a partial one: compare
@@ -458,7 +345,7 @@ async fn a_subscription_never_passes_an_open_lower_transaction(pool: PgPool) -> 
     .await?;
 
     // Transaction B appends a whole invoice and commits.
-    let b = story(Story::PaidAndRefunded, 2, "till-2", t0());
+    let b = story(paid_and_refunded(), 2, "till-2", t0());
     let head_b = append_story(&store, &b).await?;
     assert!(position_a < head_b.position);
 
@@ -512,7 +399,7 @@ async fn appends_wake_a_running_subscription_through_notify(pool: PgPool) -> any
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
 async fn load_invoice_folds_the_stream_through_the_domain(pool: PgPool) -> anyhow::Result<()> {
     let store = EventStore::new(pool);
-    let paid = story(Story::PaidAndRefunded, 1, "till-1", t0());
+    let paid = story(paid_and_refunded(), 1, "till-1", t0());
     append_story(&store, &paid).await?;
     let (state, version) = store.load_invoice(stream_of(&paid)).await?;
     assert_eq!(version, 7);

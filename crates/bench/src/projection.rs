@@ -5,14 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, TimeZone as _, Utc};
-use domain::event::{
-    CallSucceeded, CancelRequested, CommitRequested, InvoiceIssued, RefundRequested, SendInvoiceRequested,
-    StatusObserved,
-};
-use domain::{
-    AcknowledgmentMode, CallId, CallSuccess, Currency, Event, Invoice, InvoiceId, InvoiceRow, Money, Payment,
-    PaymentMode, Scope, SeqrStatus,
-};
+use domain::fixtures::{self, Story};
+use domain::{Currency, Event, InvoiceId, Money, Scope};
 use rust_decimal::Decimal;
 use sqlx::postgres::PgRow;
 use sqlx::Row as _;
@@ -141,7 +135,7 @@ async fn write_stories(store: &EventStore, target: usize) -> anyhow::Result<(usi
                 let mut written = 0;
                 let mut n = w;
                 while written < per_writer {
-                    written += append_story(&store, &story(n, day(n))).await?;
+                    written += append_story(&store, &story(n, day(n))?).await?;
                     n += WRITERS;
                 }
                 anyhow::Ok(written)
@@ -188,13 +182,9 @@ fn money(amount: Decimal) -> anyhow::Result<Money> {
     Money::new(amount, Currency::SEK).context("bench amount")
 }
 
-/// One invoice's commands: paid and partly refunded, canceled, or reserved, committed and paid.
-fn story(n: usize, t0: DateTime<Utc>) -> Vec<Vec<Event>> {
-    story_inner(n, t0).unwrap_or_default()
-}
-
-fn story_inner(n: usize, t0: DateTime<Utc>) -> anyhow::Result<Vec<Vec<Event>>> {
-    let s = |secs: i64| t0 + chrono::Duration::seconds(secs);
+/// One invoice's commands: paid and partly refunded, canceled, or reserved, committed and paid; spread over
+/// 10 merchants, 50 stores and 200 terminals.
+fn story(n: usize, t0: DateTime<Utc>) -> anyhow::Result<Vec<Vec<Event>>> {
     let scope = Scope {
         tenant: "tenant-bench".parse()?,
         merchant: format!("merchant-{}", n % 10).parse()?,
@@ -202,110 +192,12 @@ fn story_inner(n: usize, t0: DateTime<Utc>) -> anyhow::Result<Vec<Vec<Event>>> {
         terminal: format!("till-{}", n % 200).parse()?,
     };
     let total = money(Decimal::new(1000 + (n % 50_000) as i64, 2))?;
-    let kind = n % 3;
-    let mode = if kind == 2 { PaymentMode::ReservationRequired } else { PaymentMode::ImmediateDebit };
-    let invoice = Invoice {
-        payment_mode: mode,
-        acknowledgment_mode: AcknowledgmentMode::NoAcknowledgment,
-        commit_reservation_timeout: mode.may_reserve().then_some(600),
-        issue_date: t0,
-        title: Some("Lunch".into()),
-        client_invoice_id: Some(format!("order-{n}")),
-        cashier_id: Some("cashier-7".into()),
-        footer: None,
-        rows: vec![InvoiceRow {
-            description: Some("Dish of the day".into()),
-            sku: Some(format!("SKU-{}", n % 97)),
-            ean: None,
-            quantity: Decimal::ONE,
-            unit_price: Some(total),
-            total,
-            discount: None,
-            tax_rate: Some(Decimal::new(12, 0)),
-            unit: None,
-        }],
-        total,
-        back_url: None,
-        notification_url: None,
+    let kind = match n % 3 {
+        0 => Story::PaidAndRefunded { refund: money(Decimal::new(500, 2))? },
+        1 => Story::Canceled,
+        _ => Story::ReservedCommittedPaid { commit: total },
     };
-    let invoice_id = InvoiceId(Uuid::now_v7());
-    let send = CallId(Uuid::now_v7());
-    let reference = format!("R{n:08}");
-    let observed = |secs, status, invoice_version, payment| {
-        Event::StatusObserved(StatusObserved {
-            at: s(secs),
-            status,
-            invoice_version,
-            customer_tokens: Vec::new(),
-            payment,
-        })
-    };
-    let payment = |secs, amount| Payment {
-        ers_reference: format!("ERS{n:08}"),
-        payment_reference: Some(format!("P{n}")),
-        payment_date: Some(s(secs)),
-        payer_terminal_id: None,
-        amount,
-    };
-    let done = |secs, call_id, result| Event::CallSucceeded(CallSucceeded { at: s(secs), call_id, result });
-    let mut commands = vec![
-        vec![
-            Event::InvoiceIssued(InvoiceIssued {
-                at: t0,
-                invoice_id,
-                scope,
-                invoice: invoice.clone(),
-                tokens: Vec::new(),
-            }),
-            Event::SendInvoiceRequested(SendInvoiceRequested { at: t0, call_id: send, invoice, tokens: Vec::new() }),
-        ],
-        vec![done(
-            1,
-            send,
-            CallSuccess::InvoiceSent {
-                invoice_reference: reference.clone(),
-                qr_code: format!("HTTP://SEQR.SE/R{reference}"),
-            },
-        )],
-        vec![observed(2, SeqrStatus::Issued, 1, None)],
-    ];
-    match kind {
-        0 => {
-            let refund = CallId(Uuid::now_v7());
-            commands.push(vec![observed(20, SeqrStatus::Paid, 2, Some(payment(19, total)))]);
-            commands.push(vec![Event::RefundRequested(RefundRequested {
-                at: s(600),
-                call_id: refund,
-                ers_reference: format!("ERS{n:08}"),
-                amount: money(Decimal::new(500, 2))?,
-                title: None,
-                rows: Vec::new(),
-            })]);
-            commands.push(vec![done(601, refund, CallSuccess::Refunded { ers_reference: Some(format!("REF{n:08}")) })]);
-        }
-        1 => {
-            let cancel = CallId(Uuid::now_v7());
-            commands.push(vec![Event::CancelRequested(CancelRequested {
-                at: s(30),
-                call_id: cancel,
-                invoice_reference: reference,
-            })]);
-            commands.push(vec![done(31, cancel, CallSuccess::Done)]);
-        }
-        _ => {
-            let commit = CallId(Uuid::now_v7());
-            commands.push(vec![observed(10, SeqrStatus::Reserved, 2, None)]);
-            commands.push(vec![Event::CommitRequested(CommitRequested {
-                at: s(60),
-                call_id: commit,
-                invoice_reference: reference,
-                amount: total,
-            })]);
-            commands.push(vec![done(61, commit, CallSuccess::Done)]);
-            commands.push(vec![observed(62, SeqrStatus::Paid, 3, Some(payment(61, total)))]);
-        }
-    }
-    Ok(commands)
+    Ok(fixtures::story(kind, n, InvoiceId(Uuid::now_v7()), scope, total, t0))
 }
 
 /// User + system CPU time of this process so far (Linux `/proc/self/stat`, 100 ticks a second).

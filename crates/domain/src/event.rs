@@ -301,40 +301,27 @@ fn status_observed_v0_to_v1(mut data: serde_json::Value) -> Result<serde_json::V
 }
 
 /// Every event type name, in declaration order.
-pub const EVENT_TYPES: &[&str] = &[
-    "invoice_issued",
-    "send_invoice_requested",
-    "status_observed",
-    "invoice_update_requested",
-    "commit_requested",
-    "cancel_requested",
-    "refund_requested",
-    "receipt_submit_requested",
-    "reservation_expired",
-    "call_succeeded",
-    "call_rejected",
-    "call_outcome_unknown",
-    "call_resolved",
-];
+pub const EVENT_TYPES: &[&str] = {
+    macro_rules! names {
+        ($($name:literal => $variant:ident,)*) => {
+            &[$($name,)*]
+        };
+    }
+    event_types!(names)
+};
 
 impl Event {
     /// The stable snake_case event type name (also the serde tag).
     pub fn event_type(&self) -> &'static str {
-        match self {
-            Event::InvoiceIssued(_) => "invoice_issued",
-            Event::SendInvoiceRequested(_) => "send_invoice_requested",
-            Event::StatusObserved(_) => "status_observed",
-            Event::InvoiceUpdateRequested(_) => "invoice_update_requested",
-            Event::CommitRequested(_) => "commit_requested",
-            Event::CancelRequested(_) => "cancel_requested",
-            Event::RefundRequested(_) => "refund_requested",
-            Event::ReceiptSubmitRequested(_) => "receipt_submit_requested",
-            Event::ReservationExpired(_) => "reservation_expired",
-            Event::CallSucceeded(_) => "call_succeeded",
-            Event::CallRejected(_) => "call_rejected",
-            Event::CallOutcomeUnknown(_) => "call_outcome_unknown",
-            Event::CallResolved(_) => "call_resolved",
+        let event = self;
+        macro_rules! name_of {
+            ($($name:literal => $variant:ident,)*) => {
+                match event {
+                    $(Event::$variant(_) => $name,)*
+                }
+            };
         }
+        event_types!(name_of)
     }
 
     /// The JSON Schema of the stored event envelope `{"type": ..., "data": ...}` (all types).

@@ -13,6 +13,8 @@ pub mod call;
 pub mod command;
 pub mod decide;
 pub mod event;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod ids;
 pub mod invoice;
 pub mod money;
