@@ -150,9 +150,7 @@ impl Payload {
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
     }
-}
 
-impl Payload {
     /// The payload of a value (serialized once).
     pub fn from_value(value: &serde_json::Value) -> Payload {
         // Serializing a Value cannot fail (its keys are strings).
