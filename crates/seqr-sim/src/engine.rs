@@ -910,10 +910,12 @@ impl Engine {
                 self.outbox.push(n);
             }
             self.record_payment(&ers, &reference, &rid, &tid, cashier, fin, &currency, now);
-            Ok(ers)
+            Ok(())
         })();
+        // The documented answer (API-MD field table and example) is resultCode and resultDescription only; the
+        // payment's ersReference is read from getPaymentStatus, like any other PAID invoice's.
         match res {
-            Ok(ers) => ErsResponse { ers_reference: Some(ers), ..ErsResponse::success() },
+            Ok(()) => ErsResponse::success(),
             Err(c) => ErsResponse::new(c),
         }
     }

@@ -25,6 +25,19 @@ pub enum WireError {
         /// The limit.
         max: usize,
     },
+    /// An element has more attributes (namespace declarations included) than `Limits::max_attributes`.
+    #[error("an element has more than {max} attributes")]
+    TooManyAttributes {
+        /// The limit.
+        max: usize,
+    },
+    /// A character XML 1.0 does not allow (U+0000-U+0008, U+000B, U+000C, U+000E-U+001F, U+FFFE, U+FFFF), written
+    /// literally or as a character reference such as `&#x1;`.
+    #[error("character U+{code_point:04X} is not allowed in XML 1.0")]
+    IllegalCharacter {
+        /// The character's code point.
+        code_point: u32,
+    },
     /// The input is not well-formed XML (or not UTF-8).
     #[error("malformed XML: {0}")]
     Malformed(String),
@@ -60,7 +73,8 @@ pub enum WireError {
         /// The wrapper name found.
         found: String,
     },
-    /// A value could not be converted to its schema type (int, long, decimal, dateTime, base64).
+    /// A value could not be converted to its schema type (int, long, decimal, dateTime). `xs:base64Binary` never
+    /// gives this error: it is decoded leniently, as JAXB does.
     #[error("invalid value for {element}: {value:?} ({reason})")]
     InvalidValue {
         /// The element name.
@@ -98,6 +112,8 @@ impl WireError {
             WireError::TooLarge { .. } => "too_large",
             WireError::TooDeep { .. } => "too_deep",
             WireError::TooManyElements { .. } => "too_many_elements",
+            WireError::TooManyAttributes { .. } => "too_many_attributes",
+            WireError::IllegalCharacter { .. } => "illegal_character",
             WireError::Malformed(_) => "malformed_xml",
             WireError::Doctype => "doctype_forbidden",
             WireError::UnknownEntity(_) => "unknown_entity",

@@ -4,9 +4,12 @@
 //! Client side: [`render_request`] then [`parse_response`] (a `soap:Fault` comes back as [`WireError::Fault`]).
 //!
 //! Parsing is lenient the way CXF/JAXB is (any prefixes, any child order, unknown elements ignored, missing
-//! primitives default to 0) but bounded by [`Limits`], and it never expands entities beyond the predefined five
-//! and character references; a DOCTYPE is always rejected. Rendering is byte-for-byte what SEQR sends: `soap` and
-//! `ns2` prefixes, unqualified children, schema element order, null fields omitted.
+//! primitives default to 0, `xs:base64Binary` decoded as JAXB does, never an error) but bounded by [`Limits`], and
+//! it never expands entities beyond the predefined five and character references; a DOCTYPE is always rejected,
+//! and so is any character XML 1.0 forbids, literal or as a character reference ([`WireError::IllegalCharacter`]).
+//! Rendering is byte-for-byte what SEQR sends: `soap` and `ns2` prefixes, unqualified children, schema element
+//! order, null fields omitted. The characters XML 1.0 forbids cannot be written in any form, so the renderer drops
+//! them from strings.
 
 mod error;
 mod parse;
@@ -36,11 +39,13 @@ pub struct Limits {
     pub max_depth: usize,
     /// Maximum number of elements in the document.
     pub max_elements: usize,
+    /// Maximum number of attributes (namespace declarations included) on one element.
+    pub max_attributes: usize,
 }
 
 impl Limits {
-    /// 1 MiB, depth 32, 20 000 elements.
-    pub const DEFAULT: Limits = Limits { max_bytes: 1 << 20, max_depth: 32, max_elements: 20_000 };
+    /// 1 MiB, depth 32, 20 000 elements, 64 attributes per element.
+    pub const DEFAULT: Limits = Limits { max_bytes: 1 << 20, max_depth: 32, max_elements: 20_000, max_attributes: 64 };
 }
 
 /// Parser options.

@@ -4,8 +4,8 @@
 //! checked, missing required primitives read as 0. Empty or whitespace-only text in a number, enum or dateTime
 //! element reads as absent (0 for required primitives); any other unconvertible text is
 //! [`WireError::InvalidValue`]. String values are kept exactly as written (no trimming), as JAXB does.
+//! `xs:base64Binary` never fails: it is decoded as JAXB decodes it (`decode_base64_jaxb`).
 
-use base64::Engine as _;
 use chrono::{FixedOffset, NaiveDateTime};
 use rust_decimal::Decimal;
 
@@ -211,12 +211,55 @@ fn datetime(n: &Node) -> Result<Option<XsDateTime>, WireError> {
     trimmed(n).map(|t| parse_datetime(t).map_err(|e| invalid(n, t, e))).transpose()
 }
 
-fn base64(n: &Node) -> Result<Option<Vec<u8>>, WireError> {
-    let compact: String = n.text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(compact.as_bytes())
-        .map(Some)
-        .map_err(|e| invalid(n, &compact, e.to_string()))
+/// Decodes `xs:base64Binary` the way SEQR's JAXB runtime does (`DatatypeConverterImpl._parseBase64Binary`, which
+/// both `DatatypeConverter.parseBase64Binary` and the unmarshaller of `byte[]` fields use). It never fails:
+///
+/// - every character other than `A-Z a-z 0-9 + / =` is skipped: whitespace, MIME line breaks, stray punctuation;
+/// - the remaining characters are taken four at a time, and each complete group gives three bytes, less the
+///   second for a `=` in its third place and the third for a `=` in its fourth (so `=` also ends a group in the
+///   middle of the text: `QQ==QUJD` is `AABC`);
+/// - an incomplete last group (one to three characters, which is what missing padding leaves) is dropped whole,
+///   bits and all: `QUJDRA==` is `ABCD` but unpadded `QUJDRA` is `ABC`, and `QUJDREU` is `ABC`, not `ABCDE`.
+///
+/// A `=` in the first or second place of a group is JAXB's value 127 for padding and is shifted in like a digit;
+/// the garbage bytes this gives are JAXB's too. Two inputs make JAXB's lookup table overflow (an
+/// `ArrayIndexOutOfBoundsException` inside the converter) where this function returns bytes instead: a character
+/// above U+007F (skipped here like any other non-alphabet character) and `=` at the very end inside the dropped
+/// incomplete group (e.g. `QUJDRA=`, read here as `ABC`, the same as JAXB reads `QUJDRA=` followed by a newline).
+pub(crate) fn decode_base64_jaxb(text: &str) -> Vec<u8> {
+    const PAD: u8 = 127;
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let mut group = [0u8; 4];
+    let mut filled = 0;
+    for b in text.bytes() {
+        group[filled] = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => PAD,
+            _ => continue,
+        };
+        filled += 1;
+        if filled == 4 {
+            filled = 0;
+            let [a, b, c, d] = group.map(u32::from);
+            // Java's `(byte)` casts: the low eight bits of the int.
+            out.push(((a << 2) | (b >> 4)) as u8);
+            if group[2] != PAD {
+                out.push(((b << 4) | (c >> 2)) as u8);
+            }
+            if group[3] != PAD {
+                out.push(((c << 6) | d) as u8);
+            }
+        }
+    }
+    out
+}
+
+fn base64(n: &Node) -> Option<Vec<u8>> {
+    Some(decode_base64_jaxb(&n.text))
 }
 
 fn context(n: &Node, cx: &Cx) -> Result<ClientContext, WireError> {
@@ -356,7 +399,7 @@ fn receipt_document(n: &Node, cx: &Cx) -> Result<ReceiptDocument, WireError> {
     for ch in cx.kids(n)? {
         match ch.name.as_str() {
             "mimeType" => d.mime_type = text(ch),
-            "receiptData" => d.receipt_data = base64(ch)?,
+            "receiptData" => d.receipt_data = base64(ch),
             "receiptType" => d.receipt_type = text(ch),
             _ => cx.unknown(ch, n)?,
         }
@@ -403,7 +446,7 @@ fn report(n: &Node, cx: &Cx) -> Result<Report, WireError> {
         match ch.name.as_str() {
             "title" => r.title = text(ch),
             "mimeType" => r.mime_type = text(ch),
-            "content" => r.content = base64(ch)?,
+            "content" => r.content = base64(ch),
             "contentString" => r.content_string = text(ch),
             _ => cx.unknown(ch, n)?,
         }

@@ -3,6 +3,11 @@
 //! Output is compact (no whitespace between elements, no XML declaration), uses the `soap` prefix for the
 //! envelope and `ns2` for the qualified wrapper, leaves every child unqualified, follows schema order, and omits
 //! absent optional fields (never `xsi:nil`). Requests use the same shape as a CXF client.
+//!
+//! Strings are written as they are except for the characters XML 1.0 does not allow at all (U+0000-U+0008,
+//! U+000B, U+000C, U+000E-U+001F, U+FFFE, U+FFFF), which are **dropped**: they cannot be written in any form (a
+//! character reference to one is just as ill-formed), rendering has no error path, and any peer would refuse the
+//! whole document. So the output is always well-formed, and a value holding one of them parses back without it.
 
 use base64::Engine as _;
 
@@ -13,7 +18,8 @@ use crate::RenderOptions;
 const ENVELOPE_OPEN: &str = "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>";
 const ENVELOPE_CLOSE: &str = "</soap:Body></soap:Envelope>";
 
-/// Renders a request envelope (client side), lossless (Gen B).
+/// Renders a request envelope (client side), lossless (Gen B) except that characters XML 1.0 forbids are dropped
+/// from strings (see the module docs).
 pub fn render_request(req: &Request) -> String {
     render_request_with(req, RenderOptions::GEN_B)
 }
@@ -102,7 +108,8 @@ pub fn render_request_with(req: &Request, opts: RenderOptions) -> String {
     w.w.out
 }
 
-/// Renders a response envelope (server side), lossless (Gen B).
+/// Renders a response envelope (server side), lossless (Gen B) except that characters XML 1.0 forbids are dropped
+/// from strings.
 pub fn render_response(resp: &Response) -> String {
     render_response_with(resp, RenderOptions::GEN_B)
 }

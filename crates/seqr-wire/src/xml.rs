@@ -2,11 +2,14 @@
 //!
 //! The reader builds a tiny element tree (namespace, local name, children, text) from a UTF-8 document while
 //! enforcing [`Limits`]. It rejects any DOCTYPE and never expands entities other than the five predefined ones and
-//! character references, so it cannot be made to allocate more than a small multiple of its input.
+//! character references, so it cannot be made to allocate more than a small multiple of its input. It refuses
+//! characters XML 1.0 does not allow, written literally anywhere in the document or as a character reference in
+//! text or an attribute value, as a conforming XML parser does. Every check is linear in the input.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
-use quick_xml::escape::EscapeError;
+use quick_xml::escape::{EscapeError, ParseCharRefError};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
@@ -72,7 +75,25 @@ fn malformed(e: impl std::fmt::Display) -> WireError {
 fn map_escape(e: EscapeError) -> WireError {
     match e {
         EscapeError::UnrecognizedEntity(_, name) => WireError::UnknownEntity(name),
+        // quick-xml refuses `&#0;` itself; the other forbidden references are caught by `check_chars`.
+        EscapeError::InvalidCharRef(ParseCharRefError::IllegalCharacter(code_point)) => {
+            WireError::IllegalCharacter { code_point }
+        }
         other => malformed(other),
+    }
+}
+
+/// Whether XML 1.0 allows `c` (production `Char`: `#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] |
+/// [#x10000-#x10FFFF]`; a `char` is never a surrogate).
+pub(crate) fn is_xml_char(c: char) -> bool {
+    !matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// Refuses the first character XML 1.0 does not allow.
+fn check_chars(s: &str) -> Result<(), WireError> {
+    match s.chars().find(|&c| !is_xml_char(c)) {
+        Some(c) => Err(WireError::IllegalCharacter { code_point: c.into() }),
+        None => Ok(()),
     }
 }
 
@@ -97,17 +118,35 @@ fn resolve_ns(r: ResolveResult<'_>) -> Result<Ns, WireError> {
     }
 }
 
-fn start_node(reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Result<Node, WireError> {
+fn start_node(reader: &NsReader<&[u8]>, e: &BytesStart<'_>, limits: &Limits) -> Result<Node, WireError> {
     let (res, local) = reader.resolve_element(e.name());
     let ns = resolve_ns(res)?;
     let name = std::str::from_utf8(local.as_ref()).map_err(malformed)?.to_owned();
     let mut nil = false;
-    for attr in e.attributes() {
+    // quick-xml's own duplicate check compares every attribute with all the earlier ones (quadratic in their
+    // number), so it is off; duplicates are found with a hash set, after the count is bounded.
+    let mut keys: HashSet<&[u8]> = HashSet::new();
+    for attr in e.attributes().with_checks(false) {
         let attr = attr.map_err(malformed)?;
-        let (res, local) = reader.resolve_attribute(attr.key);
-        if local.as_ref() == b"nil" && matches!(res, ResolveResult::Bound(ns) if ns.as_ref() == NS_XSI) {
-            let v = attr.unescape_value().map_err(map_xml)?;
-            nil = matches!(v.trim(), "true" | "1");
+        if keys.len() >= limits.max_attributes {
+            return Err(WireError::TooManyAttributes { max: limits.max_attributes });
+        }
+        if !keys.insert(attr.key.into_inner()) {
+            let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
+            return Err(malformed(format!("duplicated attribute {key:?} on element {name:?}")));
+        }
+        // Every value is unescaped, as an XML parser does: an unknown entity or a character reference to a
+        // forbidden character is refused wherever it is. The raw document was checked already, so only a
+        // character reference (an owned result) can have produced a forbidden character.
+        let value = attr.unescape_value().map_err(map_xml)?;
+        if let Cow::Owned(v) = &value {
+            check_chars(v)?;
+        }
+        if attr.key.local_name().as_ref() == b"nil" {
+            let (res, _) = reader.resolve_attribute(attr.key);
+            if matches!(res, ResolveResult::Bound(ns) if ns.as_ref() == NS_XSI) {
+                nil = matches!(value.trim(), "true" | "1");
+            }
         }
     }
     Ok(Node { ns, name, children: Vec::new(), text: String::new(), nil })
@@ -120,6 +159,8 @@ pub(crate) fn parse_document(input: &[u8], limits: &Limits) -> Result<Node, Wire
     }
     let text = std::str::from_utf8(input).map_err(|e| WireError::Malformed(format!("not UTF-8: {e}")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // One pass over the whole document covers text, CDATA, attribute values, names, comments and PIs.
+    check_chars(text)?;
     let mut reader = NsReader::from_str(text);
     {
         let cfg = reader.config_mut();
@@ -144,7 +185,7 @@ pub(crate) fn parse_document(input: &[u8], limits: &Limits) -> Result<Node, Wire
                 if stack.len() + 1 > limits.max_depth {
                     return Err(WireError::TooDeep { max: limits.max_depth });
                 }
-                let node = start_node(&reader, &e)?;
+                let node = start_node(&reader, &e, limits)?;
                 stack.push(node);
             }
             Event::End(_) => {
@@ -160,6 +201,10 @@ pub(crate) fn parse_document(input: &[u8], limits: &Limits) -> Result<Node, Wire
             }
             Event::Text(t) => {
                 let s: Cow<'_, str> = t.unescape().map_err(map_xml)?;
+                if let Cow::Owned(o) = &s {
+                    // Only a character reference can add a forbidden character to the checked input.
+                    check_chars(o)?;
+                }
                 match stack.last_mut() {
                     Some(top) => top.text.push_str(&s),
                     None => {
@@ -234,20 +279,24 @@ impl Writer {
     }
 }
 
-/// Escapes `&`, `<`, `>` and carriage return (which a parser would otherwise normalise away).
+/// Escapes `&`, `<`, `>` and carriage return (which a parser would otherwise normalise away), and drops every
+/// character XML 1.0 does not allow (U+0000-U+0008, U+000B, U+000C, U+000E-U+001F, U+FFFE, U+FFFF): they have no
+/// representation at all (a character reference to one is just as ill-formed), and every parser, ours included,
+/// would refuse the whole document.
 pub(crate) fn escape_into(out: &mut String, s: &str) {
     let mut last = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let rep = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'\r' => "&#13;",
+    for (i, c) in s.char_indices() {
+        let rep = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '\r' => "&#13;",
+            c if !is_xml_char(c) => "",
             _ => continue,
         };
         out.push_str(&s[last..i]);
         out.push_str(rep);
-        last = i + 1;
+        last = i + c.len_utf8();
     }
     out.push_str(&s[last..]);
 }

@@ -180,6 +180,91 @@ fn lenient_whitespace_cdata_comments_nil_and_signs() {
     assert_eq!(c.client_comment.as_deref(), Some("  spaced  "), "strings are not trimmed");
 }
 
+fn receipt_data(rel: &str) -> Vec<u8> {
+    let Request::SubmitPaymentReceipt(r) = parse_req(rel) else { panic!("wrong op") };
+    r.receipt_document.expect("receiptDocument").receipt_data.expect("receiptData")
+}
+
+/// API-MD's own submitPaymentReceipt example, verbatim: its `receiptData` is 55 base64 characters without padding,
+/// 13 complete groups and an incomplete last group `Cjx` (three sextets, which would carry "\n<"). JAXB drops the
+/// incomplete group whole, so SEQR stores the 39 bytes of the complete groups; it is not an error.
+#[test]
+fn lenient_base64_unpadded_api_md_example() {
+    let Request::SubmitPaymentReceipt(r) = parse_req("lenient/api_md_submit_payment_receipt.xml") else {
+        panic!("wrong op")
+    };
+    assert_eq!(r.ers_reference.as_deref(), Some("2012050100000000000000001"));
+    let d = r.receipt_document.expect("receiptDocument");
+    assert_eq!(d.mime_type.as_deref(), Some("plain/xml"));
+    assert_eq!(d.receipt_type.as_deref(), Some("xxx"));
+    assert_eq!(d.receipt_data.as_deref(), Some(&b"\n<?xml version=\"1.0\" encoding=\"UTF-8\"?>"[..]));
+}
+
+/// MIME-style base64 (76-column lines), indented and wrapped in newlines: the whitespace is skipped.
+#[test]
+fn lenient_base64_mime_wrapped() {
+    let want = "<html><body><h1>Kvitto</h1><p>Laptop Samsung Ultrabook 2 x 250,00 SEK</p><p>Totalt 500,00 SEK varav \
+                moms 100,00 SEK</p><p>Tack för ditt köp!</p></body></html>";
+    assert_eq!(receipt_data("lenient/base64_mime_wrapped_submit_payment_receipt.xml"), want.as_bytes());
+}
+
+/// `*QU.JD-RA_==!&#13;`: every character outside `A-Z a-z 0-9 + / =` is skipped (URL-safe `-` and `_` too, and
+/// the carriage return from the reference), leaving `QUJDRA==`, i.e. "ABCD".
+#[test]
+fn lenient_base64_stray_characters_are_skipped() {
+    assert_eq!(receipt_data("lenient/base64_stray_characters_submit_payment_receipt.xml"), b"ABCD");
+}
+
+/// `QUJDRA` (unpadded "ABCD", whose padded form is `QUJDRA==`): the complete group `QUJD` gives "ABC"; the
+/// incomplete last group `RA` holds twelve bits, eight of them the "D", but JAXB drops an incomplete group whole.
+/// So the report content is "ABC", not "ABCD". The same decoder reads every base64 field (`report.content` here).
+#[test]
+fn lenient_base64_truncated_last_group_is_dropped() {
+    let Response::ExecuteReport(r) =
+        parse_resp(Operation::ExecuteReport, "lenient/base64_truncated_execute_report_response.xml")
+    else {
+        panic!("wrong op")
+    };
+    let report = r.report.expect("report");
+    assert_eq!(report.content.as_deref(), Some(&b"ABC"[..]));
+    assert_eq!(report.content_string.as_deref(), Some("ABCD"));
+}
+
+#[test]
+fn base64_is_decoded_as_jaxb_does() {
+    let cases: &[(&str, &[u8])] = &[
+        ("", b""),
+        ("QUJD", b"ABC"),
+        ("QUJDRA==", b"ABCD"),
+        ("QUJDREU=", b"ABCDE"),
+        // Missing padding: the incomplete last group is dropped, whatever it holds.
+        ("QUJDRA", b"ABC"),
+        ("QUJDREU", b"ABC"),
+        // A lone trailing sextet.
+        ("QUJDR", b"ABC"),
+        ("Q", b""),
+        // `=` ends a group wherever it is.
+        ("QQ==QUJD", b"AABC"),
+        ("QUJD\r\n\t RA==\n", b"ABCD"),
+        // `=` in the first or second place is JAXB's padding value 127 shifted in like a digit.
+        ("====", &[0xff]),
+        ("=QQ=", &[0xfd, 0x04]),
+        // Nothing in the alphabet at all.
+        ("!!!", b""),
+        ("-_-_", b""),
+        // Non-ASCII is skipped too (JAXB's table lookup would throw here; this decoder never fails).
+        ("QUJ\u{e9}DRA==", b"ABCD"),
+    ];
+    for &(text, want) in cases {
+        assert_eq!(crate::parse::decode_base64_jaxb(text), want, "{text:?}");
+    }
+    // Rendering stays canonical: standard alphabet, padded, no line breaks.
+    let doc = Some(ReceiptDocument { receipt_data: Some(b"ABCD".to_vec()), ..Default::default() });
+    let req =
+        Request::SubmitPaymentReceipt(SubmitPaymentReceiptRequest { receipt_document: doc, ..Default::default() });
+    assert!(render_request(&req).contains("<receiptData>QUJDRA==</receiptData>"));
+}
+
 #[test]
 fn render_every_request_golden_and_parse_back() {
     for (name, req) in samples::requests() {

@@ -53,6 +53,144 @@ fn doctype_and_entities_are_rejected() {
     );
     let Ok(Request::CancelInvoice(r)) = parse_request(ok.as_bytes()) else { panic!() };
     assert_eq!(r.invoice_reference.as_deref(), Some("<>&'\"AB"));
+    // Attribute values are unescaped too, whichever attribute it is.
+    let in_attribute =
+        body(r#"<ns2:cancelInvoice xmlns:ns2="http://external.interfaces.ers.seamless.com/" note="&xxe;"/>"#);
+    assert_eq!(req_code(&in_attribute), "unknown_entity");
+}
+
+/// `<soap:Envelope xmlns:soap=… {attrs}><soap:Body><ns2:benchmarkingNop …/></soap:Body></soap:Envelope>`.
+fn nop_with_envelope_attributes(attrs: &str) -> String {
+    format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"{attrs}><soap:Body><ns2:benchmarkingNop xmlns:ns2="http://external.interfaces.ers.seamless.com/"/></soap:Body></soap:Envelope>"#
+    )
+}
+
+fn attributes(n: usize) -> String {
+    (0..n).map(|i| format!(" a{i:x}=\"\"")).collect()
+}
+
+#[test]
+fn attributes_per_element_are_bounded() {
+    // 100 000 distinct attributes on one element, under 1 MiB: refused by the bound, not parsed.
+    let wide = nop_with_envelope_attributes(&attributes(100_000));
+    assert!(wide.len() < 1 << 20, "{}", wide.len());
+    assert_eq!(parse_request(wide.as_bytes()).unwrap_err(), WireError::TooManyAttributes { max: 64 });
+    assert_eq!(WireError::TooManyAttributes { max: 64 }.code(), "too_many_attributes");
+    // With the bound raised they are all read (duplicates are looked up in a hash set, not pairwise).
+    let raised = ParseOptions { limits: Limits { max_attributes: 100_001, ..Limits::DEFAULT }, strict: false };
+    assert_eq!(parse_request_with(wide.as_bytes(), &raised), Ok(Request::BenchmarkingNop));
+
+    // The namespace declaration counts: 63 more make 64, the limit; one more is refused.
+    assert_eq!(parse_request(nop_with_envelope_attributes(&attributes(63)).as_bytes()), Ok(Request::BenchmarkingNop));
+    assert_eq!(
+        parse_request(nop_with_envelope_attributes(&attributes(64)).as_bytes()).unwrap_err(),
+        WireError::TooManyAttributes { max: 64 }
+    );
+    // The bound is per element.
+    let many = attributes(60);
+    let spread = format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"{many}><soap:Body{many}><ns2:benchmarkingNop xmlns:ns2="http://external.interfaces.ers.seamless.com/"{many}/></soap:Body></soap:Envelope>"#
+    );
+    assert_eq!(parse_request(spread.as_bytes()), Ok(Request::BenchmarkingNop));
+}
+
+#[test]
+fn duplicate_attributes_are_refused() {
+    for attrs in
+        [r#" a="1" a="2""#, r#" a="1" b="" a="1""#, r#" xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/""#]
+    {
+        let doc = nop_with_envelope_attributes(attrs);
+        assert_eq!(req_code(&doc), "malformed_xml", "{attrs}");
+    }
+    // The same name on different elements, or with different prefixes, is no duplicate.
+    let fine = r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" a="1" soap:a="2"><soap:Body a="1"><ns2:benchmarkingNop xmlns:ns2="http://external.interfaces.ers.seamless.com/" a="1"/></soap:Body></soap:Envelope>"#;
+    assert_eq!(parse_request(fine.as_bytes()), Ok(Request::BenchmarkingNop));
+}
+
+/// Every character XML 1.0 forbids.
+const FORBIDDEN: [u32; 9] = [0x0, 0x1, 0x8, 0xb, 0xc, 0xe, 0x1f, 0xfffe, 0xffff];
+
+fn cancel_with(inner: &str, attr: &str) -> String {
+    body(&format!(
+        r#"<ns2:cancelInvoice xmlns:ns2="http://external.interfaces.ers.seamless.com/" note="{attr}"><invoiceReference>{inner}</invoiceReference></ns2:cancelInvoice>"#
+    ))
+}
+
+#[test]
+fn characters_xml_forbids_are_refused_literal_or_referenced() {
+    for cp in FORBIDDEN {
+        let c = char::from_u32(cp).unwrap();
+        let want = WireError::IllegalCharacter { code_point: cp };
+        let docs = [
+            ("literal in text", cancel_with(&format!("a{c}b"), "")),
+            ("decimal reference in text", cancel_with(&format!("a&#{cp};b"), "")),
+            ("hex reference in text", cancel_with(&format!("a&#x{cp:X};b"), "")),
+            ("literal in CDATA", cancel_with(&format!("<![CDATA[a{c}b]]>"), "")),
+            ("literal in an attribute", cancel_with("1", &format!("a{c}b"))),
+            ("decimal reference in an attribute", cancel_with("1", &format!("&#{cp};"))),
+            ("hex reference in an attribute", cancel_with("1", &format!("&#x{cp:x};"))),
+            ("literal in a comment", cancel_with(&format!("1<!--{c}-->"), "")),
+            ("literal in xsi:nil", {
+                body(&format!(
+                    r#"<ns2:cancelInvoice xmlns:ns2="http://external.interfaces.ers.seamless.com/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><invoiceReference xsi:nil="true&#{cp};"/></ns2:cancelInvoice>"#
+                ))
+            }),
+        ];
+        for (what, doc) in docs {
+            assert_eq!(parse_request(doc.as_bytes()), Err(want.clone()), "U+{cp:04X} {what}");
+            assert_eq!(
+                parse_response(Operation::CancelInvoice, doc.as_bytes()),
+                Err(want.clone()),
+                "U+{cp:04X} {what}"
+            );
+        }
+    }
+    assert_eq!(WireError::IllegalCharacter { code_point: 1 }.to_string(), "character U+0001 is not allowed in XML 1.0");
+    assert_eq!(WireError::IllegalCharacter { code_point: 1 }.code(), "illegal_character");
+}
+
+#[test]
+fn characters_xml_allows_are_kept() {
+    for c in
+        ['\t', '\n', ' ', '\u{7f}', '\u{80}', '\u{85}', '\u{d7ff}', '\u{e000}', '\u{fffd}', '\u{10000}', '\u{10ffff}']
+    {
+        let cp = u32::from(c);
+        for doc in [
+            cancel_with(&format!("a{c}b"), &format!("a{c}b")),
+            cancel_with(&format!("a&#{cp};b"), &format!("&#x{cp:x};")),
+        ] {
+            let Ok(Request::CancelInvoice(r)) = parse_request(doc.as_bytes()) else { panic!("U+{cp:04X}: {doc:?}") };
+            assert_eq!(r.invoice_reference, Some(format!("a{c}b")), "U+{cp:04X}");
+        }
+    }
+    let Ok(Request::CancelInvoice(r)) = parse_request(cancel_with("a&#13;b", "&#xD;").as_bytes()) else { panic!() };
+    assert_eq!(r.invoice_reference.as_deref(), Some("a\rb"));
+}
+
+#[test]
+fn renderer_drops_characters_xml_forbids() {
+    let forbidden: String = FORBIDDEN.iter().map(|&cp| char::from_u32(cp).unwrap()).collect();
+    let dirty = format!("A{forbidden}B\tC\nD\rE\u{fffd}F\u{10ffff}");
+    let clean = "AB\tC\nD\rE\u{fffd}F\u{10ffff}";
+    let invoice = Invoice { title: Some(dirty.clone()), ..Invoice::default() };
+    let req = Request::SendInvoice(SendInvoiceRequest { context: None, invoice: Some(invoice), tokens: vec![] });
+    let xml = render_request(&req);
+    assert!(xml.chars().all(crate::xml::is_xml_char), "{xml:?}");
+    assert!(xml.contains("<title>AB\tC\nD&#13;E\u{fffd}F\u{10ffff}</title>"), "{xml:?}");
+    let Ok(Request::SendInvoice(back)) = parse_request(xml.as_bytes()) else { panic!("{xml:?}") };
+    assert_eq!(back.invoice.and_then(|i| i.title).as_deref(), Some(clean));
+
+    let resp =
+        Response::CancelInvoice(ErsResponse { result_description: Some(dirty.clone()), ..ErsResponse::success() });
+    let xml = render_response(&resp);
+    let Ok(Response::CancelInvoice(back)) = parse_response(Operation::CancelInvoice, xml.as_bytes()) else {
+        panic!("{xml:?}")
+    };
+    assert_eq!(back.result_description.as_deref(), Some(clean));
+
+    let fault = parse_fault(render_fault(FaultCode::Client, &dirty).as_bytes()).unwrap();
+    assert_eq!(fault.message, clean);
 }
 
 #[test]
@@ -108,10 +246,12 @@ fn invalid_values() {
     {
         assert!(parse_request(date(good).as_bytes()).is_ok(), "{good}");
     }
+    // base64Binary is never invalid: JAXB skips what is not in the alphabet (golden::base64_is_decoded_as_jaxb_does).
     let receipt = body(
         r#"<ns2:submitPaymentReceipt xmlns:ns2="http://external.interfaces.ers.seamless.com/"><receiptDocument><receiptData>!!!</receiptData></receiptDocument></ns2:submitPaymentReceipt>"#,
     );
-    assert_eq!(req_code(&receipt), "invalid_value");
+    let Ok(Request::SubmitPaymentReceipt(r)) = parse_request(receipt.as_bytes()) else { panic!() };
+    assert_eq!(r.receipt_document.and_then(|d| d.receipt_data), Some(vec![]));
 }
 
 #[test]
@@ -178,6 +318,8 @@ fn error_codes_are_stable_and_distinct() {
         WireError::TooLarge { size: 0, max: 0 },
         WireError::TooDeep { max: 0 },
         WireError::TooManyElements { max: 0 },
+        WireError::TooManyAttributes { max: 0 },
+        WireError::IllegalCharacter { code_point: 0 },
         WireError::Malformed(String::new()),
         WireError::Doctype,
         WireError::UnknownEntity(String::new()),

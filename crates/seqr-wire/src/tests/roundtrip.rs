@@ -21,6 +21,18 @@ fn s() -> impl Strategy<Value = String> {
     .prop_map(|v| v.into_iter().collect())
 }
 
+/// Strings of any characters at all, biased towards the ones XML 1.0 forbids.
+fn any_chars() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            2 => any::<char>(),
+            1 => prop::sample::select(vec!['\u{0}', '\u{1}', '\u{b}', '\u{1f}', '\u{fffe}', '\u{ffff}', '&', '\r', '\t']),
+        ],
+        0..16,
+    )
+    .prop_map(|v| v.into_iter().collect())
+}
+
 fn os() -> impl Strategy<Value = Option<String>> {
     prop::option::of(s())
 }
@@ -312,5 +324,15 @@ proptest! {
     fn fault_round_trip(msg in s()) {
         let f = parse_fault(render_fault(FaultCode::Server, &msg).as_bytes()).unwrap();
         prop_assert_eq!(f, SoapFault { code: FaultCode::Server, message: msg });
+    }
+
+    #[test]
+    fn rendering_drops_exactly_the_characters_xml_forbids(text in any_chars()) {
+        let clean: String = text.chars().filter(|&c| crate::xml::is_xml_char(c)).collect();
+        let f = parse_fault(render_fault(FaultCode::Server, &text).as_bytes()).unwrap();
+        prop_assert_eq!(f.message, clean.clone());
+        let req = Request::AssignSeqrId(AssignSeqrIdRequest { context: None, seqr_id: Some(text) });
+        let want = Request::AssignSeqrId(AssignSeqrIdRequest { context: None, seqr_id: Some(clean) });
+        prop_assert_eq!(parse_request(render_request(&req).as_bytes()), Ok(want));
     }
 }

@@ -5,7 +5,7 @@ use crate::tests::samples;
 use crate::xml::{parse_document, Node, Ns};
 use crate::*;
 
-const BIG: Limits = Limits { max_bytes: 1 << 22, max_depth: 64, max_elements: 100_000 };
+const BIG: Limits = Limits { max_bytes: 1 << 22, max_depth: 64, max_elements: 100_000, ..Limits::DEFAULT };
 
 fn find<'a>(n: &'a Node, name: &str, out: &mut Vec<&'a Node>) {
     if n.name == name {
