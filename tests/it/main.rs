@@ -8,6 +8,7 @@ mod event_schemas;
 mod relay;
 #[path = "support/sample_events.rs"]
 mod sample_events;
+mod security;
 mod service;
 mod sim_errors;
 mod sim_faults;

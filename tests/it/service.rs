@@ -386,7 +386,20 @@ async fn two_instances_share_polling_and_take_over_expired_leases(pool: PgPool) 
 
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
 async fn in_app_notifications_reach_seqrd_and_are_forwarded_to_the_merchant(pool: PgPool) {
-    let stack = stack(pool.clone(), "t1").await;
+    let mut config = config();
+    // The merchant's endpoint below listens on loopback over http.
+    config.merchant_urls = seqrd::outbound::MerchantUrlPolicy { allow_http: true, allow_private: true };
+    // The sim also posts the notification, in the background: each notification may wake the invoice here.
+    config.notification_min_interval = Duration::from_millis(1);
+    let stack = Stack::start(
+        config,
+        pool.clone(),
+        SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())),
+        "t1",
+        REGISTERS,
+    )
+    .await
+    .unwrap();
     let (shop, mut inbox) = seqrd::stack::merchant_endpoint().await.unwrap();
     let body = invoice(
         "IMMEDIATE_DEBIT",
@@ -433,8 +446,11 @@ async fn in_app_notifications_reach_seqrd_and_are_forwarded_to_the_merchant(pool
 
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
 async fn every_seed_flow_end_to_end_with_its_messages(pool: PgPool) {
+    let mut config = config();
+    // The in-app flow's webshop listens on loopback over http.
+    config.merchant_urls = seqrd::outbound::MerchantUrlPolicy { allow_http: true, allow_private: true };
     let stack = Stack::start(
-        config(),
+        config,
         pool.clone(),
         SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())),
         "seeds",
@@ -535,10 +551,13 @@ async fn a_retried_command_never_sends_the_original_call_again(pool: PgPool) {
     // A first attempt recorded its refund request under the key, then its process died (no answer recorded).
     let amount = domain::Money::parse("15.00", domain::Currency::parse("SEK").unwrap()).unwrap();
     let meta = seqrd::engine::metadata("api:test", None);
+    // The command key the API derives from the caller's API key and its Idempotency-Key.
+    let key_id: Uuid = sqlx::query_scalar("SELECT key_id FROM api_keys").fetch_one(&pool).await.unwrap();
+    let command_key = format!("http:{key_id}:retry-1");
     stack
         .service
         .engine
-        .execute(domain::InvoiceId(id.parse().unwrap()), &meta, Some("http:retry-1"), |_| {
+        .execute(domain::InvoiceId(id.parse().unwrap()), &meta, Some(&command_key), |_| {
             domain::Command::Refund(domain::command::RefundPayment {
                 at: chrono::Utc::now(),
                 call_id: domain::CallId(Uuid::now_v7()),

@@ -160,31 +160,84 @@ impl schemars::JsonSchema for Currency {
 /// [`Money::MAX_AMOUNT`], and has at most [`Currency::minor_units`] fractional digits. The amount is kept
 /// rescaled to exactly the currency's minor units, so `12.5 SEK` is stored and printed as `12.50`.
 /// JSON: `{"amount":"12.50","currency":"SEK"}`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+/// JSON amounts are strings of the exact form [`Money::amount_pattern`]: digits, and a fraction of at most the
+/// currency's minor-unit digits; no sign, exponent, separator, blank or other spelling.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "RawMoney", into = "RawMoney")]
 pub struct Money {
     amount: Decimal,
     currency: Currency,
 }
 
-#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Serialize, Deserialize)]
 struct RawMoney {
-    #[serde(with = "rust_decimal::serde::str")]
-    #[schemars(with = "String")]
-    amount: Decimal,
+    amount: String,
     currency: Currency,
 }
 
 impl TryFrom<RawMoney> for Money {
     type Error = MoneyError;
     fn try_from(raw: RawMoney) -> Result<Self, Self::Error> {
-        Money::new(raw.amount, raw.currency)
+        Money::parse(&raw.amount, raw.currency)
     }
 }
 
 impl From<Money> for RawMoney {
     fn from(m: Money) -> Self {
-        RawMoney { amount: m.amount, currency: m.currency }
+        RawMoney { amount: m.amount.to_string(), currency: m.currency }
+    }
+}
+
+/// The published schema of an amount: an object of `amount` and `currency`, where the amount's pattern depends on
+/// the currency's minor-unit digits (one alternative per number of digits, each naming its currencies).
+impl schemars::JsonSchema for Money {
+    fn schema_name() -> String {
+        "Money".to_owned()
+    }
+    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        use schemars::schema::{InstanceType, Metadata, ObjectValidation, Schema, SchemaObject, SubschemaValidation};
+        let object = |amount: Schema, currency: Schema| SchemaObject {
+            instance_type: Some(InstanceType::Object.into()),
+            object: Some(Box::new(ObjectValidation {
+                required: ["amount", "currency"].into_iter().map(str::to_owned).collect(),
+                properties: [("amount".to_owned(), amount), ("currency".to_owned(), currency)].into_iter().collect(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let pattern = |digits: u32| -> Schema {
+            SchemaObject {
+                instance_type: Some(InstanceType::String.into()),
+                string: Some(Box::new(schemars::schema::StringValidation {
+                    pattern: Some(Money::amount_pattern(digits)),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }
+            .into()
+        };
+        let mut digits: Vec<u8> = CURRENCIES.iter().map(|(_, d)| *d).collect();
+        digits.sort_unstable();
+        digits.dedup();
+        let alternatives = digits
+            .into_iter()
+            .map(|d| {
+                let codes = CURRENCIES.iter().filter(|(_, m)| *m == d).map(|(c, _)| serde_json::Value::from(*c));
+                let currency = SchemaObject { enum_values: Some(codes.collect()), ..Default::default() }.into();
+                object(pattern(u32::from(d)), currency).into()
+            })
+            .collect();
+        let mut schema = object(pattern(Money::MAX_MINOR_UNITS), gen.subschema_for::<Currency>());
+        schema.metadata = Some(Box::new(Metadata {
+            description: Some(
+                "An amount: a decimal string with at most the currency's minor-unit digits (no sign, exponent or \
+                 separators) below 10^15, and an ISO-4217 currency."
+                    .to_owned(),
+            ),
+            ..Default::default()
+        }));
+        schema.subschemas = Some(Box::new(SubschemaValidation { one_of: Some(alternatives), ..Default::default() }));
+        schema.into()
     }
 }
 
@@ -209,9 +262,47 @@ impl Money {
         Ok(Money { amount, currency })
     }
 
-    /// Parses a decimal string such as `"12.50"` in the given currency.
+    /// The most minor-unit digits any accepted currency has.
+    pub const MAX_MINOR_UNITS: u32 = 4;
+
+    /// Digits before the decimal point at most (amounts are below 10^15).
+    const MAX_INTEGER_DIGITS: usize = 15;
+
+    /// The regular expression (JSON Schema / ECMA-262) of the amount strings [`Money::parse`] accepts for a
+    /// currency with `minor_units` digits; the OpenAPI document and the event schemas publish it.
+    pub fn amount_pattern(minor_units: u32) -> String {
+        match minor_units {
+            0 => format!("^[0-9]{{1,{}}}$", Self::MAX_INTEGER_DIGITS),
+            n => format!("^[0-9]{{1,{}}}(\\.[0-9]{{1,{n}}})?$", Self::MAX_INTEGER_DIGITS),
+        }
+    }
+
+    /// Parses an amount string such as `"12.50"` in the given currency, accepting exactly
+    /// [`Money::amount_pattern`]: ASCII digits, optionally a point and one to the currency's minor-unit digits.
+    /// Anything else (a sign, an exponent, `_` or `,` separators, blanks, a leading or trailing point) is refused,
+    /// so every reader of the same text (a proxy, a log, a WAF) sees the amount that is charged.
     pub fn parse(amount: &str, currency: Currency) -> Result<Money, MoneyError> {
-        let value = Decimal::from_str_exact(amount).map_err(|_| MoneyError::Unparseable(amount.to_owned()))?;
+        let unparseable = || MoneyError::Unparseable(amount.to_owned());
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let unsigned = amount.strip_prefix('-').unwrap_or(amount);
+        let (int, frac) = match unsigned.split_once('.') {
+            Some((int, frac)) => (int, Some(frac)),
+            None => (unsigned, None),
+        };
+        if !digits(int) || !frac.is_none_or(digits) {
+            return Err(unparseable());
+        }
+        if int.len() > Self::MAX_INTEGER_DIGITS {
+            return Err(MoneyError::TooLarge(Decimal::from_str_exact(unsigned).unwrap_or(Decimal::MAX)));
+        }
+        let value = Decimal::from_str_exact(unsigned).map_err(|_| unparseable())?;
+        if unsigned.len() != amount.len() {
+            return Err(if value.is_zero() { unparseable() } else { MoneyError::Negative(-value) });
+        }
+        let allowed = currency.minor_units();
+        if frac.is_some_and(|f| f.len() > allowed as usize) {
+            return Err(MoneyError::TooPrecise { amount: value, digits: allowed, currency });
+        }
         Money::new(value, currency)
     }
 

@@ -1,6 +1,7 @@
 //! The HTTP JSON API under `/v1` (axum). Only this module knows HTTP and the JSON DTOs.
 
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod idempotency;
 pub mod invoices;
@@ -47,20 +48,35 @@ pub fn router(state: AppState) -> Router {
 
 /// `POST /v1/seqr/notifications/{token}`: SEQR says something happened; poll that invoice at once. The token is
 /// the only credential (SEQR cannot authenticate), so an unknown token answers 404 and changes nothing; a known
-/// one can only make seqrd poll sooner.
+/// one can only bring the invoice's next poll forward, at most once per `notification_min_interval` (a flood of a
+/// leaked token costs one indexed lookup per request and no SEQR call).
 async fn notification(State(app): State<AppState>, Path(token): Path<String>) -> Result<StatusCode, ApiError> {
     if token.len() != 48 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::not_found());
     }
-    let invoice: Option<uuid::Uuid> = sqlx::query_scalar("SELECT invoice_id FROM notification_tokens WHERE token = $1")
-        .bind(&token)
-        .fetch_optional(&app.service.pool)
-        .await?;
-    let invoice = invoice.ok_or_else(ApiError::not_found)?;
-    let poll = &app.service.config.poll;
-    if !jobs::wake(&app.service.pool, invoice).await? {
-        jobs::schedule(&app.service.pool, invoice, std::time::Duration::ZERO, poll.active_interval).await?;
+    // One statement: the token's invoice, and whether this notification may wake it (the row lock makes two
+    // concurrent notifications wake it once).
+    let row: Option<(uuid::Uuid, bool)> = sqlx::query_as(
+        "WITH woken AS (
+             UPDATE notification_tokens SET woken_at = now()
+             WHERE token = $1 AND (woken_at IS NULL OR woken_at <= now() - make_interval(secs => $2))
+             RETURNING invoice_id
+         )
+         SELECT invoice_id, true FROM woken
+         UNION ALL
+         SELECT invoice_id, false FROM notification_tokens WHERE token = $1 AND NOT EXISTS (SELECT 1 FROM woken)",
+    )
+    .bind(&token)
+    .bind(app.service.config.notification_min_interval.as_secs_f64())
+    .fetch_optional(&app.service.pool)
+    .await?;
+    let (invoice, woken) = row.ok_or_else(ApiError::not_found)?;
+    if woken {
+        let poll = &app.service.config.poll;
+        if !jobs::wake(&app.service.pool, invoice).await? {
+            jobs::schedule(&app.service.pool, invoice, std::time::Duration::ZERO, poll.active_interval).await?;
+        }
+        sqlx::query("SELECT pg_notify($1, '')").bind(WAKE_CHANNEL).execute(&app.service.pool).await?;
     }
-    sqlx::query("SELECT pg_notify($1, '')").bind(WAKE_CHANNEL).execute(&app.service.pool).await?;
     Ok(StatusCode::OK)
 }

@@ -65,7 +65,7 @@ pub async fn build_service(config: Config, pool: PgPool) -> anyhow::Result<Servi
     client.gen_b = config.seqr_gen_b;
     let seqr = SeqrClient::new(client).map_err(|e| anyhow::anyhow!("SEQR_URL: {e}"))?;
     let rate = RateLimiter::new(config.seqr_rate_limit);
-    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).build().context("HTTP client")?;
+    let http = config.merchant_urls.client().context("the HTTP client for merchant URLs")?;
     Ok(Service { engine: Engine::new(EventStore::new(pool.clone())), pool, seqr, config: Arc::new(config), rate, http })
 }
 

@@ -35,6 +35,10 @@ pub struct Config {
     pub seqr_rate_limit: u32,
     /// RabbitMQ exchange that receives every event.
     pub exchange: String,
+    /// Which merchant URLs (an invoice's own notificationUrl) seqrd may send requests to.
+    pub merchant_urls: crate::outbound::MerchantUrlPolicy,
+    /// Shortest time between two SEQR notifications that bring an invoice's poll forward.
+    pub notification_min_interval: Duration,
 }
 
 /// How invoices are polled.
@@ -84,6 +88,9 @@ pub struct RawConfig {
     poll_batch: Option<u32>,
     seqr_rate_limit: Option<u32>,
     exchange: Option<String>,
+    merchant_url_allow_http: Option<bool>,
+    merchant_url_allow_private: Option<bool>,
+    notification_min_interval_ms: Option<u64>,
 }
 
 impl RawConfig {
@@ -130,6 +137,9 @@ impl RawConfig {
         overlay_parsed!(lease_ms, "LEASE_MS");
         overlay_parsed!(poll_batch, "POLL_BATCH");
         overlay_parsed!(seqr_rate_limit, "SEQR_RATE_LIMIT");
+        overlay_parsed!(merchant_url_allow_http, "MERCHANT_URL_ALLOW_HTTP");
+        overlay_parsed!(merchant_url_allow_private, "MERCHANT_URL_ALLOW_PRIVATE");
+        overlay_parsed!(notification_min_interval_ms, "NOTIFICATION_MIN_INTERVAL_MS");
         Ok(raw)
     }
 
@@ -193,6 +203,15 @@ impl RawConfig {
             poll,
             seqr_rate_limit,
             exchange: self.exchange.unwrap_or_else(|| "seqrd.events".to_owned()),
+            merchant_urls: crate::outbound::MerchantUrlPolicy {
+                allow_http: self.merchant_url_allow_http.unwrap_or(false),
+                allow_private: self.merchant_url_allow_private.unwrap_or(false),
+            },
+            notification_min_interval: ms(
+                self.notification_min_interval_ms,
+                2000,
+                "SEQRD_NOTIFICATION_MIN_INTERVAL_MS",
+            )?,
         })
     }
 }

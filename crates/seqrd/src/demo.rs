@@ -25,8 +25,10 @@ pub const REGISTERS: &[(&str, &str, &str)] =
     &[("acme", "stockholm", "till-1"), ("acme", "stockholm", "till-2"), ("acme", "webshop", "web-1")];
 
 /// Runs the demo; true when every flow reached its expected end.
-pub async fn run(config: Config) -> anyhow::Result<bool> {
+pub async fn run(mut config: Config) -> anyhow::Result<bool> {
     let started = Instant::now();
+    // The demo's webshop (its own notificationUrl) listens on loopback over http: allowed for the demo only.
+    config.merchant_urls = crate::outbound::MerchantUrlPolicy { allow_http: true, allow_private: true };
     // A database of its own, dropped at the end (kept with SEQRD_DEMO_KEEP=1, to look at).
     let database = format!("seqrd_demo_{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
     let (_, pool) = stack::scratch_database(&config, &database).await?;

@@ -36,7 +36,7 @@ pub struct Service {
     pub seqr: SeqrClient,
     pub config: Arc<Config>,
     pub rate: RateLimiter,
-    /// Posts to merchants' own notificationUrls.
+    /// Posts to merchants' own notificationUrls ([`crate::outbound`]: no redirects, only allowed addresses).
     pub http: reqwest::Client,
 }
 
@@ -117,30 +117,34 @@ impl Service {
     /// Forwards SEQR's notification to the merchant's own notificationUrl, as SEQR would have: an empty POST when
     /// the invoice becomes PAID or RESERVED. It is sent after seqrd has observed the change, so a merchant that
     /// reacts with `GET /v1/invoices/{id}` sees it. Up to three attempts; failures are logged, never retried later
-    /// (like SEQR, the merchant must not depend on it: polling seqrd is the contract).
+    /// (like SEQR, the merchant must not depend on it: polling seqrd is the contract). The URL passes the
+    /// [`crate::outbound`] rules at send time, after DNS resolution; a refused URL is not retried.
     pub fn forward_notification(&self, before: &InvoiceState, after: &InvoiceState) {
         use domain::InvoiceStatus::{Paid, Reserved};
         let changed = before.status() != after.status() && matches!(after.status(), Paid | Reserved);
         let Some(url) = after.invoice().and_then(|i| i.notification_url.clone()).filter(|_| changed) else {
             return;
         };
-        let http = self.http.clone();
+        let service = self.clone();
         let invoice_id = after.invoice_id().map(|i| i.0);
         tokio::spawn(async move {
             for attempt in 1..=3u32 {
-                match http.post(url.as_str()).timeout(Duration::from_secs(5)).send().await {
-                    Ok(r) if r.status().is_success() => return,
-                    Ok(r) => tracing::info!(
-                        ?invoice_id,
-                        status = r.status().as_u16(),
-                        attempt,
-                        "merchant notificationUrl refused"
-                    ),
-                    Err(e) => tracing::info!(?invoice_id, error = %e, attempt, "merchant notificationUrl unreachable"),
+                match service.notify_merchant(url.as_str()).await {
+                    Ok(()) => return,
+                    Err(e) if e.is_refused() => {
+                        tracing::warn!(?invoice_id, error = %e, "merchant notificationUrl refused by seqrd");
+                        return;
+                    }
+                    Err(e) => tracing::info!(?invoice_id, error = %e, attempt, "merchant notificationUrl failed"),
                 }
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
         });
+    }
+
+    /// One empty POST to a merchant's notificationUrl under the configured [`crate::outbound::MerchantUrlPolicy`].
+    pub async fn notify_merchant(&self, url: &str) -> Result<(), crate::outbound::OutboundError> {
+        self.config.merchant_urls.post_empty(&self.http, url).await
     }
 
     /// The SEQR credentials of the register an invoice belongs to.

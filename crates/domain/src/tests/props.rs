@@ -333,3 +333,43 @@ proptest! {
         }
     }
 }
+
+/// The amount patterns the published schema of [`Money`] states, per currency (read from the generated schema, so
+/// a drift between the schema and the parser fails here).
+fn published_amount_patterns() -> Vec<(Currency, regex::Regex)> {
+    let schema = serde_json::to_value(schemars::schema_for!(Money)).unwrap();
+    let mut patterns = Vec::new();
+    for alternative in schema["oneOf"].as_array().expect("one alternative per minor-unit count") {
+        let pattern = alternative["properties"]["amount"]["pattern"].as_str().unwrap();
+        let regex = regex::Regex::new(pattern).unwrap();
+        for code in alternative["properties"]["currency"]["enum"].as_array().unwrap() {
+            patterns.push((Currency::parse(code.as_str().unwrap()).unwrap(), regex.clone()));
+        }
+    }
+    assert_eq!(patterns.len(), Currency::ALL.len(), "every currency has its pattern");
+    patterns
+}
+
+proptest! {
+    /// Every amount string the schema accepts parses to exactly that decimal; every one it refuses is refused.
+    #[test]
+    fn money_parser_accepts_exactly_the_published_schema(
+        text in prop_oneof![
+            "[0-9]{1,16}(\\.[0-9]{0,5})?",
+            "[-+ ]?[0-9_.,eE]{0,20}[ ]?",
+            "\\PC{0,12}",
+        ],
+        index in any::<prop::sample::Index>(),
+    ) {
+        let patterns = published_amount_patterns();
+        let (currency, pattern) = &patterns[index.index(patterns.len())];
+        let parsed = Money::parse(&text, *currency);
+        let json = serde_json::from_value::<Money>(serde_json::json!({"amount": text, "currency": currency.code()}));
+        prop_assert_eq!(parsed.is_ok(), pattern.is_match(&text), "{:?} in {}: {:?}", text, currency, parsed);
+        prop_assert_eq!(json.is_ok(), parsed.is_ok());
+        if let Ok(m) = parsed {
+            prop_assert_eq!(m.amount(), text.parse::<Decimal>().unwrap());
+            prop_assert_eq!(m.currency(), *currency);
+        }
+    }
+}

@@ -40,11 +40,17 @@ fn currency_parsing() {
 #[test]
 fn money_amount_rules() {
     assert_eq!(sek("12.5").amount().to_string(), "12.50");
-    assert_eq!(sek("12.500").amount().to_string(), "12.50", "trailing zeros are fine");
+    assert_eq!(sek("0012.5").amount().to_string(), "12.50", "leading zeros are digits");
     assert_eq!(sek("12.5"), sek("12.50"));
     assert!(matches!(Money::parse("12.505", Currency::SEK), Err(MoneyError::TooPrecise { .. })));
+    assert!(matches!(Money::parse("12.500", Currency::SEK), Err(MoneyError::TooPrecise { .. })), "no spare digits");
     assert!(matches!(Money::parse("-1", Currency::SEK), Err(MoneyError::Negative(_))));
-    assert!(Money::parse("-0", Currency::SEK).is_ok());
+    // Every spelling but plain digits is refused: what a proxy or a log reads is what is charged.
+    for loose in
+        ["-0", "+100.00", "1_000", "1_0.00", "1e2", "1e-2", "1E2", ".5", "5.", " 5", "5 ", "1,00", "0x10", "", "١٢"]
+    {
+        assert!(matches!(Money::parse(loose, Currency::SEK), Err(MoneyError::Unparseable(_))), "{loose:?}");
+    }
     assert!(matches!(Money::parse("1.5", Currency::JPY), Err(MoneyError::TooPrecise { .. })));
     assert_eq!(Money::parse("150", Currency::JPY).unwrap().amount().to_string(), "150");
     assert_eq!(Money::parse("1.005", Currency::KWD).unwrap().amount().to_string(), "1.005");
@@ -52,6 +58,7 @@ fn money_amount_rules() {
     assert!(matches!(Money::parse("1e3", Currency::SEK), Err(MoneyError::Unparseable(_))));
     assert!(Money::parse("999999999999999.99", Currency::SEK).is_ok());
     assert!(matches!(Money::parse("1000000000000000", Currency::SEK), Err(MoneyError::TooLarge(_))));
+    assert!(matches!(Money::parse(&"9".repeat(40), Currency::SEK), Err(MoneyError::TooLarge(_))));
 }
 
 #[test]

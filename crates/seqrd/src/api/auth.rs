@@ -15,8 +15,9 @@ pub struct Caller {
     pub tenant_id: String,
     /// `None`: every store of the tenant.
     pub stores: Option<Vec<String>>,
-    /// The key's public prefix, recorded as the actor of the commands it sends.
-    pub key_prefix: String,
+    /// The key's public id (never any part of its secret): the actor of the commands it sends and the owner of its
+    /// Idempotency-Keys.
+    pub key_id: uuid::Uuid,
 }
 
 impl Caller {
@@ -27,7 +28,7 @@ impl Caller {
 
     /// The actor name stored in event metadata.
     pub fn actor(&self) -> String {
-        format!("api:{}", self.key_prefix)
+        format!("api-key:{}", self.key_id)
     }
 }
 
@@ -48,12 +49,12 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 async fn lookup(pool: &PgPool, key: &str) -> Result<Option<Caller>, ApiError> {
-    let row: Option<(String, Option<Vec<String>>, String)> =
-        sqlx::query_as("SELECT tenant_id, stores, key_prefix FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+    let row: Option<(String, Option<Vec<String>>, uuid::Uuid)> =
+        sqlx::query_as("SELECT tenant_id, stores, key_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
             .bind(hash_key(key))
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(|(tenant_id, stores, key_prefix)| Caller { tenant_id, stores, key_prefix }))
+    Ok(row.map(|(tenant_id, stores, key_id)| Caller { tenant_id, stores, key_id }))
 }
 
 fn hash_key(key: &str) -> Vec<u8> {
@@ -75,9 +76,8 @@ pub async fn create_api_key(pool: &PgPool, tenant_id: &str, stores: Option<&[Str
     let mut bytes = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut bytes);
     let key = format!("sk_{}", hex::encode(bytes));
-    sqlx::query("INSERT INTO api_keys (key_hash, key_prefix, tenant_id, stores) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO api_keys (key_hash, tenant_id, stores) VALUES ($1, $2, $3)")
         .bind(hash_key(&key))
-        .bind(&key[..11])
         .bind(tenant_id)
         .bind(stores)
         .execute(pool)

@@ -1,4 +1,7 @@
-//! `Idempotency-Key` with the semantics payment APIs use (Stripe, the IETF draft):
+//! `Idempotency-Key` with the semantics payment APIs use (Stripe, the IETF draft). A key belongs to the API key
+//! that sent it: a record is found only by the same API key, so a replay passes exactly the authorization of the
+//! original (another key, even of the same tenant, with the same value runs a request of its own).
+//!
 //! - same key, same request (method, path and body hash) after completion: the stored response is replayed;
 //! - same key, another request: 422 `idempotency_key_reused`;
 //! - same key while the first request is still running: 409 `idempotency_key_in_use`;
@@ -10,7 +13,7 @@ use axum::http::StatusCode;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::api::error::ApiError;
+use crate::api::{auth::Caller, error::ApiError};
 
 /// How long a running request holds its key before another may take it over.
 const LOCK_SECONDS: f64 = 60.0;
@@ -49,16 +52,17 @@ pub fn request_hash(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// Claims the key or tells how to answer.
-pub async fn begin(pool: &PgPool, tenant: &str, key: &str, hash: &[u8]) -> Result<Begin, ApiError> {
+pub async fn begin(pool: &PgPool, caller: &Caller, key: &str, hash: &[u8]) -> Result<Begin, ApiError> {
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (tenant_id, idempotency_key, request_hash, state, locked_until)
-         VALUES ($1, $2, $3, 'in_progress', now() + make_interval(secs => $4))
+        "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, state, locked_until, tenant_id)
+         VALUES ($1, $2, $3, 'in_progress', now() + make_interval(secs => $4), $5)
          ON CONFLICT DO NOTHING",
     )
-    .bind(tenant)
+    .bind(caller.key_id)
     .bind(key)
     .bind(hash)
     .bind(LOCK_SECONDS)
+    .bind(&caller.tenant_id)
     .execute(pool)
     .await?
     .rows_affected();
@@ -67,9 +71,9 @@ pub async fn begin(pool: &PgPool, tenant: &str, key: &str, hash: &[u8]) -> Resul
     }
     let row: Option<StoredKey> = sqlx::query_as(
         "SELECT request_hash, state, response_status, response_body, locked_until > now()
-         FROM idempotency_keys WHERE tenant_id = $1 AND idempotency_key = $2",
+         FROM idempotency_keys WHERE api_key_id = $1 AND idempotency_key = $2",
     )
-    .bind(tenant)
+    .bind(caller.key_id)
     .bind(key)
     .fetch_optional(pool)
     .await?;
@@ -93,9 +97,9 @@ pub async fn begin(pool: &PgPool, tenant: &str, key: &str, hash: &[u8]) -> Resul
         _ => {
             let taken = sqlx::query(
                 "UPDATE idempotency_keys SET locked_until = now() + make_interval(secs => $3)
-                 WHERE tenant_id = $1 AND idempotency_key = $2 AND state = 'in_progress' AND locked_until <= now()",
+                 WHERE api_key_id = $1 AND idempotency_key = $2 AND state = 'in_progress' AND locked_until <= now()",
             )
-            .bind(tenant)
+            .bind(caller.key_id)
             .bind(key)
             .bind(LOCK_SECONDS)
             .execute(pool)
@@ -113,23 +117,23 @@ pub async fn begin(pool: &PgPool, tenant: &str, key: &str, hash: &[u8]) -> Resul
 /// Stores the answer (or releases the key for a 5xx answer).
 pub async fn finish(
     pool: &PgPool,
-    tenant: &str,
+    caller: &Caller,
     key: &str,
     status: StatusCode,
     body: &[u8],
 ) -> Result<(), sqlx::Error> {
     if status.is_server_error() {
-        sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND idempotency_key = $2")
-            .bind(tenant)
+        sqlx::query("DELETE FROM idempotency_keys WHERE api_key_id = $1 AND idempotency_key = $2")
+            .bind(caller.key_id)
             .bind(key)
             .execute(pool)
             .await?;
     } else {
         sqlx::query(
             "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_body = $4
-             WHERE tenant_id = $1 AND idempotency_key = $2",
+             WHERE api_key_id = $1 AND idempotency_key = $2",
         )
-        .bind(tenant)
+        .bind(caller.key_id)
         .bind(key)
         .bind(i32::from(status.as_u16()))
         .bind(body)

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::{
     api::{
         auth::Caller,
+        body::{from_value, parse, parse_json},
         error::ApiError,
         idempotency::{self, Begin},
         view::InvoiceView,
@@ -104,6 +105,16 @@ pub async fn issue(State(app): State<AppState>, caller: Caller, headers: HeaderM
             invoice.entry("issue_date").or_insert_with(|| serde_json::json!(engine::now()));
         }
         let body: IssueBody = from_value(value)?;
+        // seqrd itself POSTs this URL later: it must be a public https URL (see `outbound`).
+        if let Some(url) = &body.invoice.notification_url {
+            app.service.config.merchant_urls.check(url.as_str()).map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "forbidden_notification_url",
+                    format!("invoice.notification_url: {e}"),
+                )
+            })?;
+        }
         let terminal: Option<(String, String)> =
             sqlx::query_as("SELECT merchant_id, store_id FROM terminals WHERE tenant_id = $1 AND terminal_id = $2")
                 .bind(&caller.tenant_id)
@@ -252,7 +263,7 @@ pub async fn resolve_call(
 ) -> Response {
     let path = format!("/v1/invoices/{id}/calls/{call}/resolve");
     idempotent(&app, &caller, &headers, "POST", &path, body, |app, caller, body, key| async move {
-        let body: ResolveBody = from_value(parse_json(&body)?)?;
+        let body: ResolveBody = parse(&body)?;
         let state = load_owned(&app, &caller, id).await?;
         let call_id = CallId(call);
         let kind = state.call(call_id).map(|c| c.kind).ok_or_else(ApiError::not_found)?;
@@ -305,7 +316,7 @@ async fn invoice_command<B: DeserializeOwned + Send + 'static>(
 ) -> Response {
     let path = format!("/v1/invoices/{id}/{action}");
     idempotent(&app, &caller, &headers, "POST", &path, body, |app, caller, body, key| async move {
-        let body: B = from_value(parse_json(&body)?)?;
+        let body: B = parse(&body)?;
         load_owned(&app, &caller, id).await?;
         let call_id = CallId(Uuid::now_v7());
         let at = engine::now();
@@ -349,7 +360,7 @@ where
         return into_response(f(app.clone(), caller.clone(), body, None).await);
     };
     let hash = idempotency::request_hash(method, path, &body);
-    match idempotency::begin(&app.service.pool, &caller.tenant_id, &key, &hash).await {
+    match idempotency::begin(&app.service.pool, caller, &key, &hash).await {
         Err(e) => e.into_response(),
         Ok(Begin::Replay { status, body }) => (
             status,
@@ -361,12 +372,13 @@ where
         )
             .into_response(),
         Ok(Begin::Proceed) => {
-            let command_key = format!("http:{key}");
+            // The key is the caller's own: another API key using the same value runs its own request.
+            let command_key = format!("http:{}:{key}", caller.key_id);
             let (status, bytes) = match f(app.clone(), caller.clone(), body, Some(command_key)).await {
                 Ok((status, value)) => (status, serde_json::to_vec(&value).unwrap_or_default()),
                 Err(e) => (e.status, e.body()),
             };
-            if let Err(e) = idempotency::finish(&app.service.pool, &caller.tenant_id, &key, status, &bytes).await {
+            if let Err(e) = idempotency::finish(&app.service.pool, caller, &key, status, &bytes).await {
                 return ApiError::internal(e).into_response();
             }
             (status, [(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response()
@@ -456,15 +468,6 @@ async fn load_owned(app: &AppState, caller: &Caller, id: Uuid) -> Result<Invoice
         // Another tenant's invoice is indistinguishable from a missing one.
         _ => Err(ApiError::not_found()),
     }
-}
-
-fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))
-}
-
-fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))
 }
 
 fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, ApiError>

@@ -1,0 +1,327 @@
+//! The security issue's regressions, end to end against seqr-sim over HTTP and a fresh database per test: an
+//! Idempotency-Key replay never crosses API keys, amounts and bodies are parsed exactly as published, merchant URLs
+//! never reach internal addresses, a notification token cannot drive SEQR calls, and no part of an API key's
+//! secret is recorded as an actor.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use seqr_sim::SimConfig;
+use seqrd::{
+    api::auth,
+    config::{Config, RawConfig},
+    demo::invoice,
+    outbound::{MerchantUrlPolicy, OutboundError},
+    stack::{SeqrTarget, Stack},
+};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const REGISTERS: &[(&str, &str, &str)] = &[("acme", "stockholm", "till-1"), ("acme", "goteborg", "till-2")];
+
+fn config() -> Config {
+    let mut config =
+        RawConfig::load(None, |k| std::env::var(k).ok()).and_then(RawConfig::resolve).expect("config from env");
+    config.exchange = format!("seqrd.test.{}", Uuid::now_v7().simple());
+    config
+}
+
+async fn start(config: Config, pool: PgPool) -> Stack {
+    Stack::start(config, pool, SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())), "t1", REGISTERS)
+        .await
+        .expect("stack starts")
+}
+
+async fn event_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(pool).await.unwrap()
+}
+
+fn issue_body(terminal: &str, total: &str) -> Value {
+    json!({"terminal_id": terminal, "invoice": invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", total, json!({"client_invoice_id": "S1"}))})
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn an_idempotency_key_replay_never_crosses_api_keys(pool: PgPool) {
+    let stack = start(config(), pool.clone()).await;
+    let stockholm = auth::create_api_key(&pool, "t1", Some(&["stockholm".to_owned()])).await.unwrap();
+    let goteborg = auth::create_api_key(&pool, "t1", Some(&["goteborg".to_owned()])).await.unwrap();
+
+    // Göteborg's register issues an invoice and cancels it, each with an Idempotency-Key.
+    let body = issue_body("till-2", "10.00");
+    let (status, issued) =
+        stack.call_as(&goteborg, Method::POST, "/v1/invoices", Some(&body), Some("gbg-issue")).await.unwrap();
+    assert_eq!(status, 201, "{issued}");
+    let id = issued["id"].as_str().unwrap().to_owned();
+    let cancel = format!("/v1/invoices/{id}/cancel");
+    let (status, canceled) =
+        stack.call_as(&goteborg, Method::POST, &cancel, Some(&json!({})), Some("gbg-cancel")).await.unwrap();
+    assert_eq!(status, 200, "{canceled}");
+    // The same key replays its own answers.
+    let (status, replayed) =
+        stack.call_as(&goteborg, Method::POST, &cancel, Some(&json!({})), Some("gbg-cancel")).await.unwrap();
+    assert_eq!((status, &replayed), (200, &canceled));
+
+    // A Stockholm key sending the very same requests sees none of it: its own authorization applies.
+    let (status, own_get) =
+        stack.call_as(&stockholm, Method::GET, &format!("/v1/invoices/{id}"), None, None).await.unwrap();
+    assert_eq!(status, 404, "{own_get}");
+    let (status, answer) =
+        stack.call_as(&stockholm, Method::POST, &cancel, Some(&json!({})), Some("gbg-cancel")).await.unwrap();
+    assert_eq!(status, 404, "a replay of another key's cancel: {answer}");
+    assert!(answer.get("id").is_none() && answer.get("invoice").is_none(), "no invoice view leaks: {answer}");
+    let (status, answer) =
+        stack.call_as(&stockholm, Method::POST, "/v1/invoices", Some(&body), Some("gbg-issue")).await.unwrap();
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("unknown_terminal")), "{answer}");
+    assert!(!answer.to_string().contains(&id), "{answer}");
+
+    // Another key of the same tenant with access to every store runs a request of its own, not a replay.
+    let events = event_count(&pool).await;
+    let (status, answer) =
+        stack.call_as(&stack.key, Method::POST, "/v1/invoices", Some(&body), Some("gbg-issue")).await.unwrap();
+    assert_eq!(status, 201, "{answer}");
+    assert_ne!(answer["id"], issued["id"], "a new invoice, not the other key's");
+    assert!(event_count(&pool).await > events);
+    stack.shutdown().await;
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn events_name_the_api_key_by_its_id_never_by_its_secret(pool: PgPool) {
+    let stack = start(config(), pool.clone()).await;
+    let (status, view) = stack.post("/v1/invoices", &issue_body("till-1", "5.00")).await.unwrap();
+    assert_eq!(status, 201, "{view}");
+    let key_id: Uuid = sqlx::query_scalar("SELECT key_id FROM api_keys").fetch_one(&pool).await.unwrap();
+    let actors: Vec<String> = sqlx::query_scalar("SELECT DISTINCT actor FROM events WHERE stream_id = $1::uuid")
+        .bind(view["id"].as_str().unwrap())
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(actors.contains(&format!("api-key:{key_id}")), "{actors:?}");
+    let secret = stack.key.trim_start_matches("sk_");
+    let rows: Vec<String> = sqlx::query_scalar("SELECT concat_ws(' ', actor, idempotency_key, data::text) FROM events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    for metadata in rows {
+        for window in secret.as_bytes().windows(6) {
+            let part = std::str::from_utf8(window).unwrap();
+            assert!(!metadata.contains(part), "a piece of the key's secret ({part}) in {metadata}");
+        }
+    }
+    stack.shutdown().await;
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn amounts_and_bodies_are_parsed_exactly_as_published(pool: PgPool) {
+    let stack = start(config(), pool.clone()).await;
+    // Loosely spelled amounts never issue an invoice.
+    for amount in ["1_000", "1e2", "1e-2", ".5", "+100.00", "1_0.00", "10.000", " 10", "-1"] {
+        let before = event_count(&pool).await;
+        let (status, answer) = stack.post("/v1/invoices", &issue_body("till-1", amount)).await.unwrap();
+        assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("invalid_body")), "{amount:?}: {answer}");
+        assert_eq!(event_count(&pool).await, before, "{amount:?}: nothing written");
+    }
+    // A paid invoice, then a refund spelled loosely: refused, nothing refunded.
+    let (status, view) = stack.post("/v1/invoices", &issue_body("till-1", "100.00")).await.unwrap();
+    assert_eq!(status, 201, "{view}");
+    let id = view["id"].as_str().unwrap().to_owned();
+    let (status, _) = stack.phone("pay", &json!({"code": view["invoice_reference"], "shopper": "s"})).await.unwrap();
+    assert_eq!(status, 200);
+    stack.poll(id.parse().unwrap()).await.unwrap();
+    let refunds = format!("/v1/invoices/{id}/refunds");
+    for amount in ["1_0.00", "1e1", "+10", "10.", "0x0A"] {
+        let (status, answer) =
+            stack.post(&refunds, &json!({"amount": {"amount": amount, "currency": "SEK"}})).await.unwrap();
+        assert_eq!(status, 422, "{amount:?}: {answer}");
+    }
+    let (status, answer) = stack.post(&refunds, &json!({"amount": {"amount": 10, "currency": "SEK"}})).await.unwrap();
+    assert_eq!(status, 422, "a JSON number is not an amount: {answer}");
+    let refunded: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'refund_requested'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(refunded, 0, "no refund was requested");
+    let (status, answer) =
+        stack.post(&refunds, &json!({"amount": {"amount": "10.00", "currency": "SEK"}})).await.unwrap();
+    assert_eq!(status, 200, "the plain spelling refunds: {answer}");
+    assert_eq!(answer["refunded"]["amount"], "10.00", "{answer}");
+
+    // A key given twice anywhere in a body is a 400; nothing is issued.
+    let before = event_count(&pool).await;
+    let total_twice = r#"{"terminal_id": "till-1", "invoice": {"payment_mode": "IMMEDIATE_DEBIT",
+        "acknowledgment_mode": "NO_ACKNOWLEDGMENT", "title": "t", "client_invoice_id": "D1",
+        "rows": [{"description": "x", "quantity": "1", "unit_price": {"amount": "1.00", "currency": "SEK"},
+                  "total": {"amount": "1.00", "currency": "SEK"}}],
+        "total": {"amount": "1.00", "currency": "SEK"}, "total": {"amount": "1000.00", "currency": "SEK"}}}"#;
+    let nested_twice = total_twice.replace(
+        r#""total": {"amount": "1.00", "currency": "SEK"}, "total": {"amount": "1000.00", "currency": "SEK"}"#,
+        r#""total": {"amount": "1.00", "amount": "1000.00", "currency": "SEK"}"#,
+    );
+    for raw in [total_twice.to_owned(), nested_twice] {
+        let response = stack
+            .http
+            .post(format!("{}/v1/invoices", stack.api))
+            .bearer_auth(&stack.key)
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400);
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], "duplicate_key", "{answer}");
+    }
+    assert_eq!(event_count(&pool).await, before, "nothing written");
+
+    // Unknown fields are refused at any depth, not dropped.
+    let mut body = issue_body("till-1", "1.00");
+    body["invoice"]["discount_code"] = json!("FREE");
+    let (status, answer) = stack.post("/v1/invoices", &body).await.unwrap();
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("unknown_field")), "{answer}");
+    let mut body = issue_body("till-1", "1.00");
+    body["invoice"]["rows"][0]["unit_price"]["precision"] = json!(4);
+    let (status, answer) = stack.post("/v1/invoices", &body).await.unwrap();
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("unknown_field")), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("invoice.rows.0.unit_price.precision"), "{answer}");
+    assert_eq!(event_count(&pool).await, before, "nothing written");
+    stack.shutdown().await;
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn merchant_urls_never_reach_internal_addresses(pool: PgPool) {
+    // The default policy: https only, public addresses only.
+    let stack = start(config(), pool.clone()).await;
+    for url in [
+        "http://shop.example/notify",
+        "https://127.0.0.1/notify",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.7/",
+        "https://[::1]/",
+        "https://localhost/notify",
+    ] {
+        let body = json!({"terminal_id": "till-1", "invoice": invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "1.00", json!({"notification_url": url}))});
+        let (status, answer) = stack.post("/v1/invoices", &body).await.unwrap();
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (422, Some("forbidden_notification_url")),
+            "{url}: {answer}"
+        );
+    }
+    assert_eq!(event_count(&pool).await, 0, "no invoice was issued");
+    stack.shutdown().await;
+
+    // A merchant endpoint on loopback, reached by a name: refused at send time, after DNS resolution.
+    let (shop, mut inbox) = seqrd::stack::merchant_endpoint().await.unwrap();
+    let port = shop.rsplit(':').next().unwrap().to_owned();
+    let by_name = format!("http://localhost:{port}/notify");
+    let http_only = MerchantUrlPolicy { allow_http: true, allow_private: false };
+    let client = http_only.client().unwrap();
+    let refused = http_only.post_empty(&client, &by_name).await.unwrap_err();
+    assert!(matches!(refused, OutboundError::ForbiddenAddress(_)), "{refused}");
+    // A name the URL check cannot recognise as local: the machine's own host name, which resolves (/etc/hosts) to
+    // a loopback or private address; only the resolver's check refuses it.
+    let host = std::fs::read_to_string("/etc/hostname").unwrap().trim().to_owned();
+    let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+        .await
+        .unwrap_or_else(|e| panic!("this test needs the host name {host:?} to resolve (/etc/hosts): {e}"))
+        .collect();
+    assert!(resolved.iter().all(|a| !seqrd::outbound::is_public(a.ip())), "{host} resolves to {resolved:?}");
+    let by_host_name = format!("http://{host}:{port}/notify");
+    http_only.check(&by_host_name).expect("the URL alone looks public");
+    let refused = http_only.post_empty(&client, &by_host_name).await.unwrap_err();
+    assert!(matches!(refused, OutboundError::ForbiddenAddress(_)), "{refused}");
+    assert!(inbox.try_recv().is_err(), "nothing reached the internal endpoint");
+    // Where private addresses are allowed (development), the same request goes through.
+    let dev = MerchantUrlPolicy { allow_http: true, allow_private: true };
+    dev.post_empty(&dev.client().unwrap(), &by_name).await.unwrap();
+    assert_eq!(inbox.try_recv().unwrap(), "/notify");
+
+    // Redirects are never followed.
+    let (redirecting, mut hits) = redirecting_endpoint().await;
+    let answer = dev.post_empty(&dev.client().unwrap(), &format!("{redirecting}/start")).await.unwrap_err();
+    assert!(matches!(answer, OutboundError::Status(307)), "{answer}");
+    assert_eq!(hits.try_recv().unwrap(), "/start");
+    assert!(hits.try_recv().is_err(), "the redirect's target was not requested");
+}
+
+/// An endpoint that answers every request with a redirect to `/internal`, reporting each path it is asked for.
+async fn redirecting_endpoint() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(uri.path().to_owned());
+            (axum::http::StatusCode::TEMPORARY_REDIRECT, [("location", "/internal")])
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), rx)
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn a_notification_token_brings_a_poll_forward_at_most_once_per_interval(pool: PgPool) {
+    let mut config = config();
+    // Long enough that the flood below falls inside one interval on any machine.
+    config.notification_min_interval = Duration::from_secs(3600);
+    let stack = start(config, pool.clone()).await;
+    let (status, view) = stack.post("/v1/invoices", &issue_body("till-1", "3.00")).await.unwrap();
+    assert_eq!(status, 201, "{view}");
+    let id: Uuid = view["id"].as_str().unwrap().parse().unwrap();
+    let token: String = sqlx::query_scalar("SELECT token FROM notification_tokens WHERE invoice_id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let url = format!("{}/v1/seqr/notifications/{token}", stack.api);
+    let not_due = || async {
+        sqlx::query("UPDATE poll_jobs SET due_at = now() + interval '1 hour' WHERE invoice_id = $1")
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+    };
+    let due = || async {
+        let due: bool = sqlx::query_scalar("SELECT due_at <= now() FROM poll_jobs WHERE invoice_id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        due
+    };
+    let notify = || async { stack.http.post(&url).send().await.unwrap().status().as_u16() };
+
+    not_due().await;
+    assert_eq!(notify().await, 200);
+    assert!(due().await, "the first notification makes the invoice due at once");
+
+    // As if polled: then a flood of the same token changes nothing and costs no SEQR call.
+    not_due().await;
+    for _ in 0..50 {
+        assert_eq!(notify().await, 200);
+    }
+    assert!(!due().await, "a flood within the interval does not bring the poll forward again");
+    let round = stack.poller.poll_once().await.unwrap();
+    assert!(round.invoices.is_empty(), "no worker round polls it: {:?}", round.invoices);
+
+    // Once the interval has passed, a notification wakes it again.
+    sqlx::query("UPDATE notification_tokens SET woken_at = now() - interval '2 hours' WHERE token = $1")
+        .bind(&token)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(notify().await, 200);
+    assert!(due().await, "after the interval a notification wakes it");
+
+    // Unknown and malformed tokens change nothing.
+    not_due().await;
+    for forged in ["0".repeat(48), "zz".repeat(24), "0".repeat(47)] {
+        let status = stack.http.post(format!("{}/v1/seqr/notifications/{forged}", stack.api)).send().await.unwrap();
+        assert_eq!(status.status().as_u16(), 404);
+    }
+    assert!(!due().await);
+    stack.shutdown().await;
+}
