@@ -325,3 +325,72 @@ async fn a_notification_token_brings_a_poll_forward_at_most_once_per_interval(po
     assert!(!due().await);
     stack.shutdown().await;
 }
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn every_error_answers_in_the_json_error_shape(pool: PgPool) {
+    let stack = start(config(), pool.clone()).await;
+    let big = "x".repeat(seqrd::api::MAX_BODY_BYTES + 1);
+    let cases: Vec<(Method, String, Option<String>, u16, &str)> = vec![
+        (Method::GET, "/v1/invoices/not-a-uuid".to_owned(), None, 400, "invalid_path"),
+        (Method::POST, "/v1/invoices/not-a-uuid/cancel".to_owned(), Some("{}".to_owned()), 400, "invalid_path"),
+        (
+            Method::POST,
+            format!("/v1/invoices/{}/calls/nope/resolve", Uuid::now_v7()),
+            Some("{}".to_owned()),
+            400,
+            "invalid_path",
+        ),
+        (Method::POST, "/v1/invoices".to_owned(), Some(big), 413, "body_too_large"),
+        (Method::DELETE, "/v1/invoices".to_owned(), None, 405, "method_not_allowed"),
+        (Method::PUT, format!("/v1/invoices/{}", Uuid::now_v7()), None, 405, "method_not_allowed"),
+        (Method::GET, "/v1/nothing-here".to_owned(), None, 404, "not_found"),
+    ];
+    for (method, path, body, status, code) in cases {
+        let mut request = stack.http.request(method.clone(), format!("{}{path}", stack.api)).bearer_auth(&stack.key);
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(content_type.as_deref(), Some("application/json"), "{method} {path}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], code, "{method} {path}: {answer}");
+        assert!(answer["error"]["message"].is_string(), "{answer}");
+    }
+    stack.shutdown().await;
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn text_is_bounded_and_rows_add_up_before_anything_reaches_seqr(pool: PgPool) {
+    let stack = start(config(), pool.clone()).await;
+    let sent = || stack.sim.as_ref().unwrap().with_engine(|e, _| e.invoices(None).len());
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (json!({"title": "Coffee\u{1}"}), "invalid_text", "invoice.title"),
+        (json!({"footer": "\u{fffe}"}), "invalid_text", "invoice.footer"),
+        (json!({"cashier_id": "&".repeat(200 * 1024 / 2)}), "invalid_text", "invoice.cashier_id"),
+        (
+            json!({"rows": [{"description": "Beans", "quantity": "3", "unit_price": {"amount": "1.50", "currency": "SEK"},
+                             "total": {"amount": "4.00", "currency": "SEK"}}],
+                   "total": {"amount": "4.00", "currency": "SEK"}}),
+            "row_does_not_add_up",
+            "row 0",
+        ),
+        (
+            json!({"rows": [{"description": "Beans", "quantity": "1", "total": {"amount": "4.00", "currency": "SEK"}}],
+                   "total": {"amount": "5.00", "currency": "SEK"}}),
+            "rows_do_not_add_up",
+            "add up to 4.00",
+        ),
+    ];
+    for (extra, code, names) in cases {
+        let body =
+            json!({"terminal_id": "till-1", "invoice": invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "5.00", extra)});
+        let (status, answer) = stack.post("/v1/invoices", &body).await.unwrap();
+        assert_eq!((status, answer["error"]["code"].as_str()), (422, Some(code)), "{answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(names), "{answer}");
+    }
+    assert_eq!(event_count(&pool).await, 0, "nothing recorded");
+    assert_eq!(sent(), 0, "nothing reached SEQR");
+    stack.shutdown().await;
+}

@@ -48,6 +48,7 @@ use crate::invoice::{CustomerToken, Invoice, InvoiceRow, PaymentMode, SeqrStatus
 use crate::money::{Currency, Money};
 use crate::rejection::Rejection;
 use crate::state::{InvoiceState, InvoiceStatus};
+use crate::text;
 
 /// Decides what happens when `command` meets `state`: the events to append, or why not.
 ///
@@ -181,7 +182,7 @@ fn update(state: &InvoiceState, c: UpdateInvoice) -> Result<Vec<Event>, Rejectio
     let currency = current.total.currency();
     positive(&c.total)?;
     check_currency(currency, &c.total)?;
-    validate_rows(currency, &c.rows)?;
+    validate_rows("rows", currency, &c.rows, &c.total)?;
     validate_tokens(&c.tokens)?;
     if status == InvoiceStatus::Reserved {
         if let Some(reserved) = state.reserved_amount() {
@@ -241,7 +242,8 @@ fn refund(state: &InvoiceState, c: RefundPayment) -> Result<Vec<Event>, Rejectio
     };
     positive(&c.amount)?;
     same_currency(state, &c.amount)?;
-    validate_rows(c.amount.currency(), &c.rows)?;
+    validate_rows("rows", c.amount.currency(), &c.rows, &c.amount)?;
+    text::check_opt("title", c.title.as_deref(), text::max::TITLE)?;
     let refundable = state.refundable_amount().ok_or(Rejection::InvoiceNotPaid { status })?;
     if c.amount.amount() > refundable.amount() {
         return Err(Rejection::RefundExceedsPaid { requested: c.amount, refundable });
@@ -267,6 +269,7 @@ fn submit_receipt(state: &InvoiceState, c: SubmitReceipt) -> Result<Vec<Event>, 
         Some(r) if r == payment.ers_reference || state.refund_references().contains(&r) => r,
         Some(r) => return Err(Rejection::UnknownErsReference(r)),
     };
+    text::check("document.mime_type", &c.document.mime_type, text::max::MIME_TYPE)?;
     Ok(vec![Event::ReceiptSubmitRequested(ReceiptSubmitRequested {
         at: c.at,
         call_id: c.call_id,
@@ -329,6 +332,9 @@ fn resolve(state: &InvoiceState, c: ResolveCall) -> Result<Vec<Event>, Rejection
             return Err(Rejection::OutcomeMismatch { kind: record.kind });
         }
     }
+    if let Evidence::Operator { note } = &c.evidence {
+        text::check("note", note, text::max::NOTE)?;
+    }
     Ok(vec![Event::CallResolved(CallResolved {
         at: c.at,
         call_id: c.call_id,
@@ -387,8 +393,13 @@ fn same_currency(state: &InvoiceState, m: &Money) -> Result<(), Rejection> {
     }
 }
 
-fn validate_rows(currency: Currency, rows: &[InvoiceRow]) -> Result<(), Rejection> {
-    for row in rows {
+/// Each row: a positive quantity, amounts in the currency, bounded text, and (when it has a unit price) a total of
+/// quantity x unit price - discount in the currency's rounding (half away from zero or half to even); the rows'
+/// totals add up to `total`. No rows: nothing to add up.
+fn validate_rows(field: &str, currency: Currency, rows: &[InvoiceRow], total: &Money) -> Result<(), Rejection> {
+    text::check_count(field, rows.len(), text::max::ROWS)?;
+    let mut sum = Money::zero(currency);
+    for (i, row) in rows.iter().enumerate() {
         if row.quantity <= rust_decimal::Decimal::ZERO {
             return Err(Rejection::InvalidQuantity(row.quantity));
         }
@@ -399,13 +410,44 @@ fn validate_rows(currency: Currency, rows: &[InvoiceRow]) -> Result<(), Rejectio
         if let Some(d) = &row.discount {
             check_currency(currency, d)?;
         }
+        let at = |name: &str| format!("{field}.{i}.{name}");
+        text::check_opt(&at("description"), row.description.as_deref(), text::max::DESCRIPTION)?;
+        text::check_opt(&at("sku"), row.sku.as_deref(), text::max::CODE)?;
+        text::check_opt(&at("ean"), row.ean.as_deref(), text::max::CODE)?;
+        text::check_opt(&at("unit"), row.unit.as_deref(), text::max::UNIT)?;
+        if let Some(price) = &row.unit_price {
+            let discount = row.discount.map(|d| d.amount()).unwrap_or_default();
+            let gross = row.quantity.checked_mul(price.amount()).ok_or(Rejection::InvalidQuantity(row.quantity))?;
+            let net = gross - discount;
+            let digits = currency.minor_units();
+            let rounded = [
+                rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                rust_decimal::RoundingStrategy::MidpointNearestEven,
+            ]
+            .map(|strategy| net.round_dp_with_strategy(digits, strategy));
+            if !rounded.contains(&row.total.amount()) {
+                let expected = Money::new(rounded[0].max(rust_decimal::Decimal::ZERO), currency)?;
+                return Err(Rejection::RowDoesNotAddUp { row: i, expected, total: row.total });
+            }
+        }
+        sum = sum.checked_add(&row.total)?;
+    }
+    if !rows.is_empty() && sum != *total {
+        return Err(Rejection::RowsDoNotAddUp { sum, total: *total });
     }
     Ok(())
 }
 
 fn validate_invoice(invoice: &Invoice) -> Result<(), Rejection> {
     positive(&invoice.total)?;
-    validate_rows(invoice.total.currency(), &invoice.rows)?;
+    validate_rows("invoice.rows", invoice.total.currency(), &invoice.rows, &invoice.total)?;
+    text::check_opt("invoice.title", invoice.title.as_deref(), text::max::TITLE)?;
+    text::check_opt("invoice.client_invoice_id", invoice.client_invoice_id.as_deref(), text::max::ID)?;
+    text::check_opt("invoice.cashier_id", invoice.cashier_id.as_deref(), text::max::ID)?;
+    text::check_opt("invoice.footer", invoice.footer.as_deref(), text::max::FOOTER)?;
+    // Length and controls are checked by `HttpUrl` itself; XML also refuses U+FFFE and U+FFFF.
+    text::check_opt("invoice.back_url", invoice.back_url.as_ref().map(|u| u.as_str()), usize::MAX)?;
+    text::check_opt("invoice.notification_url", invoice.notification_url.as_ref().map(|u| u.as_str()), usize::MAX)?;
     if invoice.commit_reservation_timeout == Some(0)
         || (invoice.payment_mode == PaymentMode::ReservationRequiredPreliminaryAmount
             && invoice.commit_reservation_timeout.is_none())
@@ -416,6 +458,12 @@ fn validate_invoice(invoice: &Invoice) -> Result<(), Rejection> {
 }
 
 fn validate_tokens(tokens: &[CustomerToken]) -> Result<(), Rejection> {
+    text::check_count("tokens", tokens.len(), text::max::TOKENS)?;
+    for (i, t) in tokens.iter().enumerate() {
+        text::check(&format!("tokens.{i}.id"), &t.id, text::max::TOKEN_ID)?;
+        text::check(&format!("tokens.{i}.value"), &t.value, text::max::TOKEN_VALUE)?;
+        text::check_opt(&format!("tokens.{i}.description"), t.description.as_deref(), text::max::TOKEN_DESCRIPTION)?;
+    }
     match tokens.iter().find(|t| t.status == TokenStatus::Pending) {
         Some(t) => Err(Rejection::InvalidTokenStatus { id: t.id.clone() }),
         None => Ok(()),

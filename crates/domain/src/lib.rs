@@ -20,6 +20,7 @@ pub mod invoice;
 pub mod money;
 pub mod rejection;
 pub mod state;
+pub mod text;
 
 pub use call::{CallKind, CallOutcome, CallRecord, CallState, CallSuccess, Evidence, Resolution};
 pub use command::Command;

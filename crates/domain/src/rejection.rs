@@ -160,6 +160,42 @@ pub enum Rejection {
     /// The ERS reference is neither the payment's nor a succeeded refund's.
     #[error("unknown ers reference {0:?}")]
     UnknownErsReference(String),
+    /// A text field is too long or holds a character SEQR cannot take.
+    #[error("{field} {problem}")]
+    InvalidText {
+        /// The field, e.g. `invoice.rows.2.description`.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A list has more items than allowed.
+    #[error("{field} has {count} items; at most {max} are allowed")]
+    TooManyItems {
+        /// The list, e.g. `invoice.rows`.
+        field: String,
+        /// How many were given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A row's total is not its quantity times its unit price less its discount (in the currency's rounding).
+    #[error("row {row}: quantity x unit price - discount is {expected}, but the row's total is {total}")]
+    RowDoesNotAddUp {
+        /// The row's index (from 0).
+        row: usize,
+        /// What the row adds up to.
+        expected: Money,
+        /// The row's stated total.
+        total: Money,
+    },
+    /// The rows' totals do not add up to the amount.
+    #[error("the rows add up to {sum}, but the total is {total}")]
+    RowsDoNotAddUp {
+        /// The sum of the rows' totals.
+        sum: Money,
+        /// The stated total (or refund amount).
+        total: Money,
+    },
 }
 
 impl Rejection {
@@ -195,6 +231,10 @@ impl Rejection {
         "reservation_not_expired",
         "no_reservation_deadline",
         "unknown_ers_reference",
+        "invalid_text",
+        "too_many_items",
+        "row_does_not_add_up",
+        "rows_do_not_add_up",
     ];
 
     /// The stable snake_case code.
@@ -230,6 +270,10 @@ impl Rejection {
             Rejection::ReservationNotExpired { .. } => "reservation_not_expired",
             Rejection::NoReservationDeadline => "no_reservation_deadline",
             Rejection::UnknownErsReference(_) => "unknown_ers_reference",
+            Rejection::InvalidText { .. } => "invalid_text",
+            Rejection::TooManyItems { .. } => "too_many_items",
+            Rejection::RowDoesNotAddUp { .. } => "row_does_not_add_up",
+            Rejection::RowsDoNotAddUp { .. } => "rows_do_not_add_up",
         }
     }
 }

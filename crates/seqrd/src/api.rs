@@ -3,19 +3,25 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod extract;
 pub mod idempotency;
 pub mod invoices;
 pub mod openapi;
 pub mod view;
 
 use axum::{
-    extract::{DefaultBodyLimit, Path, State},
+    extract::{DefaultBodyLimit, State},
     http::StatusCode,
     routing::{get, post},
     Router,
 };
 
-use crate::{api::error::ApiError, jobs, poller::WAKE_CHANNEL, service::Service};
+use crate::{
+    api::{error::ApiError, extract::Path},
+    jobs,
+    poller::WAKE_CHANNEL,
+    service::Service,
+};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -42,6 +48,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.json", get(openapi::spec))
         .route("/health", get(|| async { "ok" }))
         .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -39,6 +39,24 @@ pub struct Config {
     pub merchant_urls: crate::outbound::MerchantUrlPolicy,
     /// Shortest time between two SEQR notifications that bring an invoice's poll forward.
     pub notification_min_interval: Duration,
+    /// Limits of the HTTP server against slow, idle and too many clients.
+    pub http: HttpLimits,
+}
+
+/// Limits of the HTTP server (see `app::serve_on` for how each is enforced).
+#[derive(Clone, Debug)]
+pub struct HttpLimits {
+    /// The whole request head must arrive within this, counted from the connection's accept or from the first
+    /// byte of a request on a kept-alive connection.
+    pub header_timeout: Duration,
+    /// The whole request body must arrive within this, counted from the end of its head.
+    pub body_timeout: Duration,
+    /// A kept-alive connection with no request in flight is closed after this.
+    pub idle_timeout: Duration,
+    /// A handler still running after this is answered 503 `request_timeout` (and left to finish its work).
+    pub request_timeout: Duration,
+    /// Most connections served at once; more wait in the kernel's listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 /// How invoices are polled.
@@ -91,6 +109,11 @@ pub struct RawConfig {
     merchant_url_allow_http: Option<bool>,
     merchant_url_allow_private: Option<bool>,
     notification_min_interval_ms: Option<u64>,
+    http_header_timeout_ms: Option<u64>,
+    http_body_timeout_ms: Option<u64>,
+    http_idle_timeout_ms: Option<u64>,
+    http_request_timeout_ms: Option<u64>,
+    http_max_connections: Option<u32>,
 }
 
 impl RawConfig {
@@ -140,6 +163,11 @@ impl RawConfig {
         overlay_parsed!(merchant_url_allow_http, "MERCHANT_URL_ALLOW_HTTP");
         overlay_parsed!(merchant_url_allow_private, "MERCHANT_URL_ALLOW_PRIVATE");
         overlay_parsed!(notification_min_interval_ms, "NOTIFICATION_MIN_INTERVAL_MS");
+        overlay_parsed!(http_header_timeout_ms, "HTTP_HEADER_TIMEOUT_MS");
+        overlay_parsed!(http_body_timeout_ms, "HTTP_BODY_TIMEOUT_MS");
+        overlay_parsed!(http_idle_timeout_ms, "HTTP_IDLE_TIMEOUT_MS");
+        overlay_parsed!(http_request_timeout_ms, "HTTP_REQUEST_TIMEOUT_MS");
+        overlay_parsed!(http_max_connections, "HTTP_MAX_CONNECTIONS");
         Ok(raw)
     }
 
@@ -192,6 +220,17 @@ impl RawConfig {
         if seqr_rate_limit == 0 {
             return Err(ConfigError::new("SEQRD_SEQR_RATE_LIMIT", "must be greater than 0"));
         }
+        let http_max_connections = self.http_max_connections.unwrap_or(1024);
+        if http_max_connections == 0 {
+            return Err(ConfigError::new("SEQRD_HTTP_MAX_CONNECTIONS", "must be greater than 0"));
+        }
+        let http = HttpLimits {
+            header_timeout: ms(self.http_header_timeout_ms, 10_000, "SEQRD_HTTP_HEADER_TIMEOUT_MS")?,
+            body_timeout: ms(self.http_body_timeout_ms, 30_000, "SEQRD_HTTP_BODY_TIMEOUT_MS")?,
+            idle_timeout: ms(self.http_idle_timeout_ms, 60_000, "SEQRD_HTTP_IDLE_TIMEOUT_MS")?,
+            request_timeout: ms(self.http_request_timeout_ms, 60_000, "SEQRD_HTTP_REQUEST_TIMEOUT_MS")?,
+            max_connections: http_max_connections as usize,
+        };
         Ok(Config {
             database_url,
             amqp_url,
@@ -212,6 +251,7 @@ impl RawConfig {
                 2000,
                 "SEQRD_NOTIFICATION_MIN_INTERVAL_MS",
             )?,
+            http,
         })
     }
 }

@@ -6,7 +6,7 @@ use crate::call::{CallSuccess, Evidence, Resolution};
 use crate::command::Command;
 use crate::event::Event;
 use crate::ids::TenantId;
-use crate::invoice::{HttpUrl, Invoice, PaymentMode, SeqrStatus, TokenStatus};
+use crate::invoice::{HttpUrl, Invoice, InvoiceRow, PaymentMode, SeqrStatus, TokenStatus};
 use crate::money::{Currency, Money};
 use crate::tests::fixtures::*;
 use crate::Rejection;
@@ -223,7 +223,97 @@ fn cases() -> Vec<(&'static str, Vec<Event>, Command, &'static str)> {
             "no_reservation_deadline",
         ),
         ("receipt for unknown reference", paid(), receipt_cmd(3, 2, Some("nope")), "unknown_ers_reference"),
+        (
+            "title with a control character",
+            vec![],
+            issue_cmd(1, 1, Invoice { title: Some("Coffee\u{1}".to_owned()), ..immediate("5.00") }, vec![]),
+            "invalid_text",
+        ),
+        (
+            "footer too long",
+            vec![],
+            issue_cmd(1, 1, Invoice { footer: Some("x".repeat(501)), ..immediate("5.00") }, vec![]),
+            "invalid_text",
+        ),
+        (
+            "token value with U+FFFE",
+            registered(immediate("5.00")),
+            update_cmd(2, 2, vec![], sek("5"), vec![token("X_CARD", "12\u{fffe}", TokenStatus::Used)]),
+            "invalid_text",
+        ),
+        (
+            "refund title too long",
+            paid(),
+            Command::Refund(crate::command::RefundPayment {
+                at: t(3),
+                call_id: cid(2),
+                amount: sek("1"),
+                title: Some("t".repeat(201)),
+                rows: vec![],
+            }),
+            "invalid_text",
+        ),
+        (
+            "too many rows",
+            vec![],
+            issue_cmd(1, 1, Invoice { rows: vec![row("x", "1", "0.01", "0.01"); 501], ..immediate("5.01") }, vec![]),
+            "too_many_items",
+        ),
+        (
+            "row total is not quantity times price",
+            vec![],
+            issue_cmd(1, 1, Invoice { rows: vec![row("x", "3", "1.50", "4.00")], ..immediate("4.00") }, vec![]),
+            "row_does_not_add_up",
+        ),
+        (
+            "rows do not add up to the total",
+            vec![],
+            issue_cmd(
+                1,
+                1,
+                Invoice {
+                    rows: vec![row("a", "2", "1.50", "3.00"), row("b", "1", "2.00", "2.00")],
+                    ..immediate("6.00")
+                },
+                vec![],
+            ),
+            "rows_do_not_add_up",
+        ),
+        (
+            "refund rows do not add up to the refund",
+            paid(),
+            Command::Refund(crate::command::RefundPayment {
+                at: t(3),
+                call_id: cid(2),
+                amount: sek("10"),
+                title: None,
+                rows: vec![row("a", "1", "9.00", "9.00")],
+            }),
+            "rows_do_not_add_up",
+        ),
     ]
+}
+
+#[test]
+fn rows_add_up_with_discounts_and_rounding() {
+    use crate::tests::fixtures::dec;
+    let mut discounted = row("a", "3", "1.50", "4.00");
+    discounted.discount = Some(sek("0.50"));
+    // 1/3 kg at 10.00: 3.333... rounds to 3.33; 0.125 x 1.00 rounds to 0.13 (away from zero) or 0.12 (to even).
+    let third = row("b", "0.3333", "10.00", "3.33");
+    let half_up = row("c", "0.125", "1.00", "0.13");
+    let half_even = row("d", "0.125", "1.00", "0.12");
+    let no_price = InvoiceRow { unit_price: None, ..row("e", "7", "0", "1.00") };
+    let rows = vec![discounted, third, half_up, half_even, no_price];
+    assert_eq!(dec("4.00") + dec("3.33") + dec("0.13") + dec("0.12") + dec("1.00"), dec("8.58"));
+    let empty = crate::state::InvoiceState::default();
+    let issue = |rows| issue_cmd(1, 1, Invoice { rows, ..immediate("8.58") }, vec![]);
+    crate::decide(&empty, issue(rows)).expect("rows that add up");
+    crate::decide(&empty, issue(vec![])).expect("no rows: nothing to add up");
+    let mut off_by_a_cent = row("a", "3", "1.50", "4.01");
+    off_by_a_cent.discount = Some(sek("0.50"));
+    let e = crate::decide(&empty, issue(vec![off_by_a_cent, row("b", "1", "4.57", "4.57")])).unwrap_err();
+    assert!(matches!(e, Rejection::RowDoesNotAddUp { row: 0, .. }), "{e}");
 }
 
 #[test]

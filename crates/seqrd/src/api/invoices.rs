@@ -2,7 +2,7 @@
 
 use axum::{
     body::Bytes,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -22,6 +22,7 @@ use crate::{
         auth::Caller,
         body::{from_value, parse, parse_json},
         error::ApiError,
+        extract::{Body, Path},
         idempotency::{self, Begin},
         view::InvoiceView,
         AppState,
@@ -97,7 +98,7 @@ pub struct ResolveBody {
     pub note: String,
 }
 
-pub async fn issue(State(app): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn issue(State(app): State<AppState>, caller: Caller, headers: HeaderMap, Body(body): Body) -> Response {
     idempotent(&app, &caller, &headers, "POST", "/v1/invoices", body, |app, caller, body, key| async move {
         let mut value: serde_json::Value = parse_json(&body)?;
         // issue_date defaults to now.
@@ -193,7 +194,7 @@ pub async fn loyalty(
     caller: Caller,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     invoice_command(app, caller, id, headers, body, "loyalty", |b: LoyaltyBody, at, call_id, _| {
         Command::UpdateInvoice(UpdateInvoice { at, call_id, rows: b.rows, total: b.total, tokens: b.tokens })
@@ -206,7 +207,7 @@ pub async fn commit(
     caller: Caller,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     invoice_command(app, caller, id, headers, body, "commit", |b: CommitBody, at, call_id, _| {
         Command::CommitReservation(CommitReservation { at, call_id, amount: b.amount })
@@ -219,7 +220,7 @@ pub async fn cancel(
     caller: Caller,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     let body = if body.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { body };
     invoice_command(app, caller, id, headers, body, "cancel", |_: CancelBody, at, call_id, _| {
@@ -233,7 +234,7 @@ pub async fn refund(
     caller: Caller,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     invoice_command(app, caller, id, headers, body, "refunds", |b: RefundBody, at, call_id, _| {
         Command::Refund(RefundPayment { at, call_id, amount: b.amount, title: b.title, rows: b.rows })
@@ -246,7 +247,7 @@ pub async fn receipt(
     caller: Caller,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     invoice_command(app, caller, id, headers, body, "receipt", |b: ReceiptBody, at, call_id, _| {
         Command::SubmitReceipt(SubmitReceipt { at, call_id, ers_reference: b.ers_reference, document: b.document })
@@ -259,7 +260,7 @@ pub async fn resolve_call(
     caller: Caller,
     Path((id, call)): Path<(Uuid, Uuid)>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     let path = format!("/v1/invoices/{id}/calls/{call}/resolve");
     idempotent(&app, &caller, &headers, "POST", &path, body, |app, caller, body, key| async move {
