@@ -104,11 +104,14 @@ impl TokenStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CustomerToken {
     /// The token kind, e.g. `X_CARD` (wire `id`).
+    #[schemars(length(max = "crate::text::max::TOKEN_ID"))]
     pub id: String,
     /// The token value, e.g. the card number.
+    #[schemars(length(max = "crate::text::max::TOKEN_VALUE"))]
     pub value: String,
     /// A human description, e.g. the loyalty programme name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = "crate::text::max::TOKEN_DESCRIPTION"))]
     pub description: Option<String>,
     /// The token status.
     pub status: TokenStatus,
@@ -206,12 +209,15 @@ impl schemars::JsonSchema for HttpUrl {
 pub struct InvoiceRow {
     /// Item description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = "crate::text::max::DESCRIPTION"))]
     pub description: Option<String>,
     /// Merchant SKU.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = "crate::text::max::CODE"))]
     pub sku: Option<String>,
     /// EAN barcode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = "crate::text::max::CODE"))]
     pub ean: Option<String>,
     /// Quantity; must be positive.
     pub quantity: Decimal,
@@ -228,6 +234,7 @@ pub struct InvoiceRow {
     pub tax_rate: Option<Decimal>,
     /// ISO-20022 unit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = "crate::text::max::UNIT"))]
     pub unit: Option<String>,
 }
 
@@ -248,18 +255,23 @@ pub struct Invoice {
     pub issue_date: DateTime<Utc>,
     /// The bill title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = "crate::text::max::TITLE"))]
     pub title: Option<String>,
     /// The merchant's own invoice or order id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = "crate::text::max::ID"))]
     pub client_invoice_id: Option<String>,
     /// The cashier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = "crate::text::max::ID"))]
     pub cashier_id: Option<String>,
     /// Footer shown on the receipt in the phone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = "crate::text::max::FOOTER"))]
     pub footer: Option<String>,
     /// The rows.
     #[serde(default)]
+    #[schemars(length(max = "crate::text::max::ROWS"))]
     pub rows: Vec<InvoiceRow>,
     /// The amount to pay (or to reserve, in reservation modes).
     pub total: Money,
@@ -342,6 +354,7 @@ pub enum ReceiptType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReceiptDocument {
     /// The MIME type, usually `text/html`.
+    #[schemars(length(max = "crate::text::max::MIME_TYPE"))]
     pub mime_type: String,
     /// The kind of document.
     pub receipt_type: ReceiptType,
