@@ -445,19 +445,46 @@ async fn in_app_notifications_reach_seqrd_and_are_forwarded_to_the_merchant(pool
 }
 
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
-async fn every_seed_flow_end_to_end_with_its_messages(pool: PgPool) {
+async fn every_seed_flow_end_to_end_with_its_messages_gen_b(pool: PgPool) {
+    seed_flows_end_to_end(pool, true).await.shutdown().await;
+}
+
+/// Schema Gen A: commitReservation carries no amount. The preliminary-payment flow's lower final amount (312.45 of a
+/// 500.00 reservation) is set with updateInvoice first, so SEQR's ledger and seqrd's both show 312.45.
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn every_seed_flow_end_to_end_with_its_messages_gen_a(pool: PgPool) {
+    let stack = seed_flows_end_to_end(pool.clone(), false).await;
+    let sim_payments: Vec<String> =
+        stack.sim.as_ref().unwrap().with_engine(|e, _| {
+            e.ledger().iter().filter(|l| l.kind == "PAYMENT").map(|l| l.amount.to_string()).collect()
+        });
+    assert!(sim_payments.iter().any(|a| a == "312.45"), "SEQR took the lower amount: {sim_payments:?}");
+    assert!(!sim_payments.iter().any(|a| a == "500.00" || a == "500"), "nothing charged the whole reservation");
+    let projection = store_pg::Subscription::new(
+        stack.service.engine.store().clone(),
+        store_pg::InvoiceProjection,
+        store_pg::SubscriptionConfig::new(1000, Duration::from_secs(3600)),
+    );
+    let head = stack.service.engine.store().head().await.unwrap();
+    projection.catch_up_to(head).await.unwrap();
+    let ledger: Vec<String> =
+        sqlx::query_scalar("SELECT amount::text FROM ledger WHERE kind = 'payment'").fetch_all(&pool).await.unwrap();
+    assert!(ledger.iter().any(|a| a == "312.45"), "seqrd's ledger: {ledger:?}");
+    assert!(!ledger.iter().any(|a| a == "500.00"), "seqrd's ledger: {ledger:?}");
+    stack.shutdown().await;
+}
+
+async fn seed_flows_end_to_end(pool: PgPool, gen_b: bool) -> Stack {
     let mut config = config();
+    config.seqr_gen_b = gen_b;
     // The in-app flow's webshop listens on loopback over http.
     config.merchant_urls = seqrd::outbound::MerchantUrlPolicy { allow_http: true, allow_private: true };
-    let stack = Stack::start(
-        config,
-        pool.clone(),
-        SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())),
-        "seeds",
-        seqrd::demo::REGISTERS,
-    )
-    .await
-    .unwrap();
+    let mut sim = SimConfig::seqr_defaults();
+    sim.gen_b = gen_b;
+    let stack =
+        Stack::start(config, pool.clone(), SeqrTarget::InProcess(Box::new(sim)), "seeds", seqrd::demo::REGISTERS)
+            .await
+            .unwrap();
     let amqp_url = stack.service.config.amqp_url.clone();
     let exchange = stack.service.config.exchange.clone();
     let (_connection, channel, queue) = feed_queue(&stack, "seeds.#").await;
@@ -509,7 +536,7 @@ async fn every_seed_flow_end_to_end_with_its_messages(pool: PgPool) {
     ] {
         assert!(stored.iter().any(|(_, _, t)| t == kind), "the flows produced no {kind}");
     }
-    stack.shutdown().await;
+    stack
 }
 
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
@@ -708,5 +735,49 @@ async fn openapi_describes_every_route(pool: PgPool) {
         let name: String = part.chars().take_while(|c| *c != '"').collect();
         assert!(schemas.contains_key(&name), "dangling $ref {name}");
     }
+    stack.shutdown().await;
+}
+
+/// Gen A: the updateInvoice that sets a commit's lower final amount has its answer lost after SEQR acted. The commit
+/// is not sent (202); a worker repeats the update (repeating it moves no money); the register's next commit charges
+/// the lower amount, never the whole reservation.
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn a_gen_a_commit_waits_for_its_final_total_whose_answer_was_lost(pool: PgPool) {
+    let mut config = config();
+    config.seqr_gen_b = false;
+    let mut sim = SimConfig::seqr_defaults();
+    sim.gen_b = false;
+    let stack =
+        Stack::start(config, pool, SeqrTarget::InProcess(Box::new(sim)), "t1", REGISTERS).await.expect("stack starts");
+    let body =
+        invoice("RESERVATION_REQUIRED", "NO_ACKNOWLEDGMENT", "500.00", json!({"commit_reservation_timeout": 600}));
+    let (status, view) = stack.issue("till-1", body, json!([])).await.unwrap();
+    assert_eq!(status, 201, "{view}");
+    let id = view["id"].as_str().unwrap().to_owned();
+    stack.phone("pay", &json!({"code": view["invoice_reference"], "shopper": "s"})).await.unwrap();
+    stack.poll(id.parse().unwrap()).await.unwrap();
+    assert_eq!(stack.get(&format!("/v1/invoices/{id}")).await.unwrap()["status"], "reserved");
+
+    let sim = stack.sim.as_ref().unwrap();
+    sim.add_fault(fault("updateInvoice", FaultAction::DropAfter));
+    let commit = json!({"amount": {"amount": "312.45", "currency": "SEK"}});
+    let (status, view) = stack.post(&format!("/v1/invoices/{id}/commit"), &commit).await.unwrap();
+    assert_eq!(status, 202, "{view}");
+    let payments = || sim.with_engine(|e, _| e.ledger().iter().filter(|l| l.kind == "PAYMENT").count());
+    assert_eq!(payments(), 0, "no commit was sent while the final total is unknown");
+    let kinds: Vec<&str> = view["calls"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    assert!(!kinds.contains(&"commit_reservation"), "{kinds:?}");
+
+    stack.poll(id.parse().unwrap()).await.unwrap();
+    let view = stack.get(&format!("/v1/invoices/{id}")).await.unwrap();
+    assert_eq!(view["total"]["amount"], "312.45", "the repeated update settled the final total: {view}");
+    let (status, view) = stack.post(&format!("/v1/invoices/{id}/commit"), &commit).await.unwrap();
+    assert_eq!(status, 200, "{view}");
+    stack.poll(id.parse().unwrap()).await.unwrap();
+    let view = stack.get(&format!("/v1/invoices/{id}")).await.unwrap();
+    assert_eq!((view["status"].as_str(), view["paid"]["amount"].as_str()), (Some("paid"), Some("312.45")), "{view}");
+    let charged: Vec<String> = sim
+        .with_engine(|e, _| e.ledger().iter().filter(|l| l.kind == "PAYMENT").map(|l| l.amount.to_string()).collect());
+    assert_eq!(charged, ["312.45"]);
     stack.shutdown().await;
 }

@@ -115,6 +115,14 @@ pub struct CommitReservation {
     pub call_id: CallId,
     /// The final amount; at most the reserved amount.
     pub amount: Money,
+    /// Whether the commitReservation call tells SEQR the amount (schema Gen B). Without it (Gen A) SEQR charges the
+    /// invoice's total as it last accepted it, so the amount must be that total: lower it with an update first.
+    #[serde(default = "yes")]
+    pub sends_amount: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Cancel an unpaid invoice.

@@ -216,6 +216,12 @@ fn commit(state: &InvoiceState, c: CommitReservation) -> Result<Vec<Event>, Reje
     if c.amount.amount() > reserved.amount() {
         return Err(Rejection::CommitExceedsReservation { requested: c.amount, reserved });
     }
+    if !c.sends_amount {
+        let total = state.invoice().ok_or(Rejection::InvoiceNotFound)?.total;
+        if total != c.amount {
+            return Err(Rejection::CommitAmountNotTotal { requested: c.amount, total });
+        }
+    }
     Ok(vec![Event::CommitRequested(CommitRequested {
         at: c.at,
         call_id: c.call_id,

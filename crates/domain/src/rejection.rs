@@ -160,6 +160,15 @@ pub enum Rejection {
     /// The ERS reference is neither the payment's nor a succeeded refund's.
     #[error("unknown ers reference {0:?}")]
     UnknownErsReference(String),
+    /// SEQR will charge the invoice's total (the commit call carries no amount, schema Gen A), and that is not the
+    /// amount asked for.
+    #[error("the commit of {requested} would charge the invoice's total {total}: update the invoice's total first")]
+    CommitAmountNotTotal {
+        /// The requested commit amount.
+        requested: Money,
+        /// The invoice's total as SEQR holds it.
+        total: Money,
+    },
     /// A text field is too long or holds a character SEQR cannot take.
     #[error("{field} {problem}")]
     InvalidText {
@@ -231,6 +240,7 @@ impl Rejection {
         "reservation_not_expired",
         "no_reservation_deadline",
         "unknown_ers_reference",
+        "commit_amount_not_total",
         "invalid_text",
         "too_many_items",
         "row_does_not_add_up",
@@ -270,6 +280,7 @@ impl Rejection {
             Rejection::ReservationNotExpired { .. } => "reservation_not_expired",
             Rejection::NoReservationDeadline => "no_reservation_deadline",
             Rejection::UnknownErsReference(_) => "unknown_ers_reference",
+            Rejection::CommitAmountNotTotal { .. } => "commit_amount_not_total",
             Rejection::InvalidText { .. } => "invalid_text",
             Rejection::TooManyItems { .. } => "too_many_items",
             Rejection::RowDoesNotAddUp { .. } => "row_does_not_add_up",

@@ -192,7 +192,7 @@ pub(crate) fn update_cmd(
 }
 
 pub(crate) fn commit_cmd(at: i64, call: u128, amount: Money) -> Command {
-    Command::CommitReservation(CommitReservation { at: t(at), call_id: cid(call), amount })
+    Command::CommitReservation(CommitReservation { at: t(at), call_id: cid(call), amount, sends_amount: true })
 }
 
 pub(crate) fn cancel_cmd(at: i64, call: u128) -> Command {

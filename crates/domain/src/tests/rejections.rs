@@ -224,6 +224,17 @@ fn cases() -> Vec<(&'static str, Vec<Event>, Command, &'static str)> {
         ),
         ("receipt for unknown reference", paid(), receipt_cmd(3, 2, Some("nope")), "unknown_ers_reference"),
         (
+            "Gen A commit of another amount than the total",
+            reserved(),
+            Command::CommitReservation(crate::command::CommitReservation {
+                at: t(3),
+                call_id: cid(2),
+                amount: sek("312.45"),
+                sends_amount: false,
+            }),
+            "commit_amount_not_total",
+        ),
+        (
             "title with a control character",
             vec![],
             issue_cmd(1, 1, Invoice { title: Some("Coffee\u{1}".to_owned()), ..immediate("5.00") }, vec![]),

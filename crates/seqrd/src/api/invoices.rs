@@ -40,6 +40,7 @@ pub struct IssueBody {
     pub invoice: Invoice,
     /// Tokens sent along, e.g. a loyalty card swiped before the shopper scanned.
     #[serde(default)]
+    #[schemars(length(max = "domain::text::max::TOKENS"))]
     pub tokens: Vec<CustomerToken>,
 }
 
@@ -47,9 +48,11 @@ pub struct IssueBody {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoyaltyBody {
+    #[schemars(length(max = "domain::text::max::ROWS"))]
     pub rows: Vec<InvoiceRow>,
     pub total: Money,
     #[serde(default)]
+    #[schemars(length(max = "domain::text::max::TOKENS"))]
     pub tokens: Vec<CustomerToken>,
 }
 
@@ -71,8 +74,10 @@ pub struct CancelBody {}
 pub struct RefundBody {
     pub amount: Money,
     #[serde(default)]
+    #[schemars(length(max = "domain::text::max::TITLE"))]
     pub title: Option<String>,
     #[serde(default)]
+    #[schemars(length(max = "domain::text::max::ROWS"))]
     pub rows: Vec<InvoiceRow>,
 }
 
@@ -83,7 +88,18 @@ pub struct ReceiptBody {
     pub document: ReceiptDocument,
     /// A refund's ERS reference; the payment's when absent.
     #[serde(default)]
+    #[schemars(length(max = "domain::text::max::ID"))]
     pub ers_reference: Option<String>,
+}
+
+/// How an unknown call ended, as finance found it.
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolveOutcome {
+    /// SEQR did it.
+    Succeeded,
+    /// SEQR did not do it.
+    NotDone,
 }
 
 /// `POST /v1/invoices/{id}/calls/{call_id}/resolve`: finance settles an unknown call (e.g. a refund) after
@@ -92,9 +108,10 @@ pub struct ReceiptBody {
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     /// `succeeded` or `not_done`.
-    pub outcome: String,
+    pub outcome: ResolveOutcome,
     #[serde(default)]
     pub ers_reference: Option<String>,
+    #[schemars(length(max = "domain::text::max::NOTE"))]
     pub note: String,
 }
 
@@ -203,16 +220,69 @@ pub async fn loyalty(
 }
 
 pub async fn commit(
-    app: State<AppState>,
+    State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Response {
-    invoice_command(app, caller, id, headers, body, "commit", |b: CommitBody, at, call_id, _| {
-        Command::CommitReservation(CommitReservation { at, call_id, amount: b.amount })
+    let path = format!("/v1/invoices/{id}/commit");
+    idempotent(&app, &caller, &headers, "POST", &path, body, |app, caller, body, key| async move {
+        let body: CommitBody = parse(&body)?;
+        let state = load_owned(&app, &caller, id).await?;
+        let meta = engine::metadata(caller.actor(), None);
+        let sends_amount = app.service.config.seqr_gen_b;
+        if !sends_amount {
+            if let Some(answer) = set_final_total(&app, &state, &meta, key.as_deref(), body.amount).await? {
+                return Ok(answer);
+            }
+        }
+        let call_id = CallId(Uuid::now_v7());
+        let at = engine::now();
+        let command = Command::CommitReservation(CommitReservation { at, call_id, amount: body.amount, sends_amount });
+        let (state, call) = app
+            .service
+            .command(InvoiceId(id), &meta, key.as_deref(), |_| command.clone())
+            .await
+            .map_err(service_error)?;
+        respond(&app, &state, call, StatusCode::OK).await
     })
     .await
+}
+
+/// Schema Gen A: commitReservation carries no amount and SEQR charges the invoice's total, so a final amount other
+/// than the total is first set with updateInvoice (the preliminary-payment seed: the merchant updates the order,
+/// then commits), recorded and performed as a call of its own. Its rows are dropped (they added up to the old
+/// total); a merchant who wants final rows on the receipt sends them with `POST .../loyalty` before committing.
+/// Returns the answer when the commit must not follow: SEQR refused the update (422) or its outcome is unknown (202).
+async fn set_final_total(
+    app: &AppState,
+    state: &InvoiceState,
+    meta: &store_pg::Metadata,
+    key: Option<&str>,
+    amount: Money,
+) -> Result<Option<(StatusCode, serde_json::Value)>, ApiError> {
+    let (Some(invoice), Some(invoice_id)) = (state.invoice(), state.invoice_id()) else { return Ok(None) };
+    if invoice.total == amount || state.status() != domain::InvoiceStatus::Reserved {
+        // Nothing to change, or a state the commit's own decision refuses.
+        return Ok(None);
+    }
+    let call_id = CallId(Uuid::now_v7());
+    let at = engine::now();
+    let tokens = state.tokens().to_vec();
+    let update = Command::UpdateInvoice(UpdateInvoice { at, call_id, rows: Vec::new(), total: amount, tokens });
+    let update_key = key.map(|k| format!("{k}:final-total"));
+    let (after, call) = app
+        .service
+        .command(invoice_id, meta, update_key.as_deref(), |_| update.clone())
+        .await
+        .map_err(service_error)?;
+    match call {
+        // SEQR took the new total (or a replay finds it taken, or the commit's decision refuses): commit.
+        None => Ok(None),
+        Some(_) if after.invoice().is_some_and(|i| i.total == amount) => Ok(None),
+        Some(_) => respond(app, &after, call, StatusCode::OK).await.map(Some),
+    }
 }
 
 pub async fn cancel(
@@ -268,21 +338,14 @@ pub async fn resolve_call(
         let state = load_owned(&app, &caller, id).await?;
         let call_id = CallId(call);
         let kind = state.call(call_id).map(|c| c.kind).ok_or_else(ApiError::not_found)?;
-        let resolution = match body.outcome.as_str() {
-            "succeeded" => Resolution::Succeeded {
+        let resolution = match body.outcome {
+            ResolveOutcome::Succeeded => Resolution::Succeeded {
                 result: match kind {
                     domain::CallKind::RefundPayment => CallSuccess::Refunded { ers_reference: body.ers_reference },
                     _ => CallSuccess::Done,
                 },
             },
-            "not_done" => Resolution::NotDone,
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_outcome",
-                    "outcome must be succeeded or not_done",
-                ))
-            }
+            ResolveOutcome::NotDone => Resolution::NotDone,
         };
         let at = engine::now();
         let meta = engine::metadata(caller.actor(), None);
