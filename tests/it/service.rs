@@ -781,3 +781,29 @@ async fn a_gen_a_commit_waits_for_its_final_total_whose_answer_was_lost(pool: Pg
     assert_eq!(charged, ["312.45"]);
     stack.shutdown().await;
 }
+
+/// SIGTERM with thousands of due polls: the worker loop stops before its next round, however full the last one was
+/// (before, a full round went straight on to the next and a backlog kept the process polling for minutes).
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn workers_stop_at_shutdown_whatever_the_backlog(pool: PgPool) {
+    let stack = stack(pool.clone(), "t1").await;
+    sqlx::query(
+        "INSERT INTO poll_jobs (invoice_id, due_at, interval_ms)
+         SELECT gen_random_uuid(), now() - interval '1 minute', 1000 FROM generate_series(1, 3000)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (trigger, signal) = seqrd::shutdown::channel();
+    trigger.fire();
+    let poller = Poller::new(stack.service.clone(), "draining".to_owned());
+    tokio::time::timeout(Duration::from_secs(60), poller.run(signal)).await.expect("run returns").unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM poll_jobs").fetch_one(&pool).await.unwrap();
+    assert!(left >= 3000 - i64::from(stack.service.config.poll.batch), "the backlog was worked off first: {left} left");
+    let leased: i64 = sqlx::query_scalar("SELECT count(*) FROM poll_jobs WHERE lease_owner IS NOT NULL")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(leased, 0, "no lease is left behind for another process to wait out");
+    stack.shutdown().await;
+}

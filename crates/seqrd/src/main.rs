@@ -98,8 +98,11 @@ async fn try_main() -> anyhow::Result<ExitCode> {
             let (trigger, signal) = shutdown::channel();
             tokio::spawn(async move {
                 wait_for_signal().await;
-                tracing::info!("shutting down");
+                tracing::info!("shutting down: finishing the calls in flight (a second signal stops at once)");
                 trigger.fire();
+                wait_for_signal().await;
+                tracing::warn!("second signal: stopping at once");
+                std::process::exit(130);
             });
             app::run(config, &parts, signal).await?;
         }

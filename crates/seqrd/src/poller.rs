@@ -114,6 +114,11 @@ impl Poller {
         listener.listen(WAKE_CHANNEL).await?;
         let mut last_beat = tokio::time::Instant::now() - Duration::from_secs(60);
         loop {
+            // Checked before every round, also when the last one was full: a backlog of due polls never holds up
+            // shutdown by more than the round in progress (whose calls finish and whose leases are released).
+            if shutdown.is_requested() {
+                return Ok(());
+            }
             if last_beat.elapsed() >= Duration::from_secs(5) {
                 if let Err(e) = self.heartbeat().await {
                     tracing::warn!(error = %e, "heartbeat failed");

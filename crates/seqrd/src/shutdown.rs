@@ -31,4 +31,9 @@ impl Shutdown {
         let mut rx = self.0.clone();
         let _ = rx.wait_for(|stop| *stop).await;
     }
+
+    /// Whether shutdown was requested, without waiting.
+    pub fn is_requested(&self) -> bool {
+        *self.0.borrow()
+    }
 }
