@@ -4,7 +4,9 @@
 
 #[path = "support/amqp_proxy.rs"]
 mod amqp_proxy;
+mod crash;
 mod event_schemas;
+mod http_limits;
 mod relay;
 #[path = "support/sample_events.rs"]
 mod sample_events;

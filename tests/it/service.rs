@@ -548,6 +548,14 @@ async fn bad_configuration_and_unreachable_services_fail_start_up_with_a_message
     let db = "postgres://seqrd@127.0.0.1:5432/seqrd";
     assert!(message(&[]).contains("DATABASE_URL"));
     assert!(message(&[("DATABASE_URL", db), ("SEQRD_HTTP_ADDR", "nowhere")]).contains("SEQRD_HTTP_ADDR"));
+    // Leases sized against SEQR's reversal window: a 30 s lease could let a crashed worker's sale be reversed.
+    let lease = message(&[("DATABASE_URL", db), ("SEQRD_LEASE_MS", "30000")]);
+    assert!(lease.contains("SEQRD_LEASE_MS") && lease.contains("SEQRD_SEQR_REVERSAL_WINDOW_MS"), "{lease}");
+    assert!(message(&[("DATABASE_URL", db), ("SEQRD_LEASE_MS", "30000"), ("SEQRD_SEQR_REVERSAL_WINDOW_MS", "120000")])
+        .is_empty());
+    let defaults =
+        RawConfig::load(None, |k| (k == "DATABASE_URL").then(|| db.to_owned())).and_then(RawConfig::resolve).unwrap();
+    assert_eq!(defaults.poll.lease, Duration::from_secs(5), "a quarter of the 20 s window");
     assert!(message(&[("DATABASE_URL", db), ("SEQRD_POLL_ACTIVE_MS", "soon")]).contains("SEQRD_POLL_ACTIVE_MS"));
     assert!(message(&[("DATABASE_URL", db), ("AMQP_URL", "http://x")]).contains("AMQP_URL"));
     assert!(message(&[("DATABASE_URL", db), ("SEQR_URL", "ftp://x")]).contains("SEQR_URL"));

@@ -39,6 +39,9 @@ pub struct Config {
     pub merchant_urls: crate::outbound::MerchantUrlPolicy,
     /// Shortest time between two SEQR notifications that bring an invoice's poll forward.
     pub notification_min_interval: Duration,
+    /// SEQR reverses a PAID payment whose status is not fetched within this time (PROTOCOL.md §7: 20 s). Leases and
+    /// the active poll interval are sized and validated against it, so a crash never costs a sale.
+    pub seqr_reversal_window: Duration,
     /// Limits of the HTTP server against slow, idle and too many clients.
     pub http: HttpLimits,
 }
@@ -109,6 +112,7 @@ pub struct RawConfig {
     merchant_url_allow_http: Option<bool>,
     merchant_url_allow_private: Option<bool>,
     notification_min_interval_ms: Option<u64>,
+    seqr_reversal_window_ms: Option<u64>,
     http_header_timeout_ms: Option<u64>,
     http_body_timeout_ms: Option<u64>,
     http_idle_timeout_ms: Option<u64>,
@@ -163,6 +167,7 @@ impl RawConfig {
         overlay_parsed!(merchant_url_allow_http, "MERCHANT_URL_ALLOW_HTTP");
         overlay_parsed!(merchant_url_allow_private, "MERCHANT_URL_ALLOW_PRIVATE");
         overlay_parsed!(notification_min_interval_ms, "NOTIFICATION_MIN_INTERVAL_MS");
+        overlay_parsed!(seqr_reversal_window_ms, "SEQR_REVERSAL_WINDOW_MS");
         overlay_parsed!(http_header_timeout_ms, "HTTP_HEADER_TIMEOUT_MS");
         overlay_parsed!(http_body_timeout_ms, "HTTP_BODY_TIMEOUT_MS");
         overlay_parsed!(http_idle_timeout_ms, "HTTP_IDLE_TIMEOUT_MS");
@@ -205,13 +210,30 @@ impl RawConfig {
             }
             Ok(Duration::from_millis(v))
         };
+        let seqr_reversal_window = ms(self.seqr_reversal_window_ms, 20_000, "SEQRD_SEQR_REVERSAL_WINDOW_MS")?;
+        let window_ms = seqr_reversal_window.as_millis() as u64;
         let poll = PollConfig {
             active_interval: ms(self.poll_active_ms, 1000, "SEQRD_POLL_ACTIVE_MS")?,
             reserved_interval: ms(self.poll_reserved_ms, 5000, "SEQRD_POLL_RESERVED_MS")?,
             max_interval: ms(self.poll_max_ms, 60_000, "SEQRD_POLL_MAX_MS")?,
-            lease: ms(self.lease_ms, 30_000, "SEQRD_LEASE_MS")?,
+            // A quarter of the reversal window: a dead worker's invoices are taken over well inside it.
+            lease: ms(self.lease_ms, (window_ms / 4).max(1), "SEQRD_LEASE_MS")?,
             batch: self.poll_batch.unwrap_or(64).max(1),
         };
+        // After a shopper pays, the PAID status is fetched within one active interval, or, if the worker holding
+        // the invoice died, within its lease plus one interval: keep that within half of SEQR's window.
+        if (poll.lease + poll.active_interval) * 2 > seqr_reversal_window {
+            return Err(ConfigError::new(
+                "SEQRD_LEASE_MS",
+                format!(
+                    "a lease of {} ms plus the active poll interval of {} ms (SEQRD_POLL_ACTIVE_MS) must be at most \
+                     half of SEQR's reversal window of {window_ms} ms (SEQRD_SEQR_REVERSAL_WINDOW_MS): otherwise a \
+                     payment whose worker crashed can be fetched too late and SEQR reverses it",
+                    poll.lease.as_millis(),
+                    poll.active_interval.as_millis()
+                ),
+            ));
+        }
         let instance_id = self.instance_id.unwrap_or_else(default_instance_id);
         if instance_id.is_empty() || instance_id.len() > 64 {
             return Err(ConfigError::new("SEQRD_INSTANCE_ID", "must be 1 to 64 characters"));
@@ -251,6 +273,7 @@ impl RawConfig {
                 2000,
                 "SEQRD_NOTIFICATION_MIN_INTERVAL_MS",
             )?,
+            seqr_reversal_window,
             http,
         })
     }

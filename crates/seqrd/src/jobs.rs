@@ -103,3 +103,31 @@ pub async fn finish(pool: &PgPool, owner: &str, invoice_id: Uuid) -> Result<(), 
 fn millis(d: Duration) -> i32 {
     d.as_millis().min(i32::MAX as u128) as i32
 }
+
+/// A process starting under `owner` takes back, at once, the leases it held before it stopped (a restart with the
+/// same instance id never waits for its own dead leases to expire). Returns how many.
+pub async fn reclaim(pool: &PgPool, owner: &str) -> Result<u64, sqlx::Error> {
+    let n = sqlx::query(
+        "UPDATE poll_jobs SET due_at = LEAST(due_at, now()), lease_owner = NULL, lease_until = NULL, updated_at = now()
+         WHERE lease_owner = $1",
+    )
+    .bind(owner)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n)
+}
+
+/// Extends the leases `owner` holds by `lease` from now, so a long round never loses them while its owner lives.
+pub async fn renew(pool: &PgPool, owner: &str, lease: Duration) -> Result<u64, sqlx::Error> {
+    let n = sqlx::query(
+        "UPDATE poll_jobs SET lease_until = now() + make_interval(secs => $2)
+         WHERE lease_owner = $1 AND lease_until IS NOT NULL",
+    )
+    .bind(owner)
+    .bind(lease.as_secs_f64())
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n)
+}

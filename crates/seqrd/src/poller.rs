@@ -112,6 +112,23 @@ impl Poller {
     pub async fn run(&self, shutdown: crate::shutdown::Shutdown) -> anyhow::Result<()> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.service.pool).await?;
         listener.listen(WAKE_CHANNEL).await?;
+        let reclaimed = jobs::reclaim(&self.service.pool, &self.owner).await?;
+        if reclaimed > 0 {
+            tracing::info!(reclaimed, "took back the leases this instance held before it stopped");
+        }
+        // Leases are short (a quarter of SEQR's reversal window) and renewed while this process lives.
+        let renewer = {
+            let (pool, owner, lease) = (self.service.pool.clone(), self.owner.clone(), self.service.config.poll.lease);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    if let Err(e) = jobs::renew(&pool, &owner, lease).await {
+                        tracing::warn!(error = %e, "renewing leases failed");
+                    }
+                }
+            })
+        };
+        let _stop_renewing = AbortOnDrop(renewer);
         let mut last_beat = tokio::time::Instant::now() - Duration::from_secs(60);
         loop {
             // Checked before every round, also when the last one was full: a backlog of due polls never holds up
@@ -353,4 +370,13 @@ pub const WAKE_CHANNEL: &str = "seqrd_poll";
 struct Attended {
     polled: bool,
     next: Option<Duration>,
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

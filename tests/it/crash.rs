@@ -1,0 +1,147 @@
+//! Crashes of real processes: a `seqrd serve --only workers` child killed with SIGKILL right after the shopper paid.
+//! SEQR reverses a PAID payment whose status is not fetched within its reversal window (20 s, seqr-sim's default),
+//! so whichever process takes over must fetch it well inside that window.
+
+use std::{process::Stdio, time::Duration};
+
+use seqr_sim::{
+    faults::{FaultAction, FaultRule},
+    SimConfig,
+};
+use seqrd::{
+    config::{Config, RawConfig},
+    demo::invoice,
+    stack::{SeqrTarget, Stack},
+};
+use serde_json::json;
+use sqlx::PgPool;
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+const REGISTERS: &[(&str, &str, &str)] = &[("acme", "north", "till-1")];
+
+fn config() -> Config {
+    let mut config =
+        RawConfig::load(None, |k| std::env::var(k).ok()).and_then(RawConfig::resolve).expect("config from env");
+    config.exchange = format!("seqrd.test.{}", Uuid::now_v7().simple());
+    config
+}
+
+/// The `seqrd` binary next to this test binary (`cargo test --workspace` builds it).
+fn seqrd_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().and_then(|deps| deps.parent()).unwrap().join("seqrd");
+    assert!(path.exists(), "{} is missing: build it with `cargo build -p seqrd` (ops/test does)", path.display());
+    path
+}
+
+async fn database_url(pool: &PgPool, config: &Config) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(pool).await.unwrap();
+    let mut url = url::Url::parse(&config.database_url).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+fn worker(database_url: &str, seqr_url: &str, instance: &str) -> Child {
+    Command::new(seqrd_binary())
+        .args(["serve", "--only", "workers"])
+        .env("DATABASE_URL", database_url)
+        .env("SEQR_URL", seqr_url)
+        .env("SEQRD_INSTANCE_ID", instance)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("seqrd starts")
+}
+
+/// Waits (checking every 20 ms, at most `within`) until `condition` holds; the condition is another process's work.
+async fn until<F, Fut>(within: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Kills the worker that leased the invoice right after the shopper paid; `next` is the instance id of the process
+/// that takes over. Returns when seqrd has seen PAID.
+async fn crash_after_payment(stack: &Stack, pool: &PgPool, db: &str, next: &str, before_the_dead_lease_expires: bool) {
+    let seqr_url = stack.service.config.seqr_url.to_string();
+    let (status, view) = stack
+        .issue("till-1", invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "25.00", json!({})), json!([]))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{view}");
+    let id: Uuid = view["id"].as_str().unwrap().parse().unwrap();
+    // The worker's first status call hangs (seqr-sim holds it 10 s before it even reads the invoice), so the worker
+    // holds the invoice's lease when the shopper pays; it is killed at once, its call never answered.
+    let hang = FaultRule {
+        operation: Some("getPaymentStatus".to_owned()),
+        action: FaultAction::Latency,
+        count: Some(1),
+        probability: None,
+        latency_ms: Some(10_000),
+    };
+    stack.sim.as_ref().unwrap().add_fault(hang);
+    let mut first = worker(db, &seqr_url, "w-1");
+    let leased = || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM poll_jobs WHERE invoice_id = $1 AND lease_owner = 'w-1')",
+        )
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    until(Duration::from_secs(30), "the worker leases the invoice", leased).await;
+    let (status, _) = stack.phone("pay", &json!({"code": view["invoice_reference"], "shopper": "s"})).await.unwrap();
+    assert_eq!(status, 200);
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let dead_lease: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT lease_until FROM poll_jobs WHERE invoice_id = $1 AND lease_owner = 'w-1'")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let dead_lease = dead_lease.expect("the killed worker held the lease");
+
+    let _next = worker(db, &seqr_url, next);
+    let paid =
+        || async { stack.get(&format!("/v1/invoices/{id}")).await.map(|v| v["status"] == "paid").unwrap_or(false) };
+    until(Duration::from_secs(60), "seqrd sees PAID", paid).await;
+    if before_the_dead_lease_expires {
+        let early: bool = sqlx::query_scalar("SELECT now() < $1").bind(dead_lease).fetch_one(pool).await.unwrap();
+        assert!(early, "the restarted instance waited for its own dead lease to expire");
+    }
+    let reversed =
+        stack.sim.as_ref().unwrap().with_engine(|e, _| e.ledger().iter().filter(|l| l.kind == "REVERSAL").count());
+    assert_eq!(reversed, 0, "SEQR reversed a sale after a crash");
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn no_paid_sale_is_lost_when_a_worker_is_killed(pool: PgPool) {
+    let config = config();
+    let db = database_url(&pool, &config).await;
+    let stack = Stack::start(
+        config,
+        pool.clone(),
+        SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())),
+        "t1",
+        REGISTERS,
+    )
+    .await
+    .expect("stack starts");
+    // Restarted under the same instance id: it takes its own leases back at once.
+    crash_after_payment(&stack, &pool, &db, "w-1", true).await;
+    // Another process: it takes the dead one's lease over when it expires (a quarter of the reversal window).
+    sqlx::query("DELETE FROM poll_jobs").execute(&pool).await.unwrap();
+    crash_after_payment(&stack, &pool, &db, "w-2", false).await;
+    stack.shutdown().await;
+}
