@@ -394,3 +394,31 @@ async fn text_is_bounded_and_rows_add_up_before_anything_reaches_seqr(pool: PgPo
     assert_eq!(sent(), 0, "nothing reached SEQR");
     stack.shutdown().await;
 }
+
+/// Postgres unreachable: the API answers 503 `database_unavailable` with `Retry-After` within about a second (the
+/// pool's acquire timeout), never a 500 `internal_error` after a long wait.
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn an_unreachable_database_is_answered_503_with_retry_after(pool: PgPool) {
+    let stack = start(config(), pool.clone()).await;
+    // The same service, on a pool whose Postgres does not exist (nothing listens on port 1).
+    let dead = store_pg::pool_options()
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_lazy("postgres://seqrd@127.0.0.1:1/seqrd")
+        .unwrap();
+    let service = seqrd::app::build_service((*stack.service.config).clone(), dead).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (trigger, signal) = seqrd::shutdown::channel();
+    let (addr, _) = seqrd::app::serve_on(service, listener, signal).unwrap();
+    let url = format!("http://{addr}/v1/invoices/{}", Uuid::now_v7());
+    let response = stack.http.get(&url).bearer_auth(&stack.key).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()).as_deref(), Some("1"));
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "database_unavailable", "{answer}");
+    let body = issue_body("till-1", "1.00");
+    let response =
+        stack.http.post(format!("http://{addr}/v1/invoices")).bearer_auth(&stack.key).json(&body).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    trigger.fire();
+    stack.shutdown().await;
+}

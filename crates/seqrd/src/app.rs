@@ -41,7 +41,8 @@ pub async fn connect_db(config: &Config, max_connections: u32) -> anyhow::Result
         config.database_url.parse().with_context(|| "DATABASE_URL is not a valid Postgres URL".to_owned())?;
     let pool = store_pg::pool_options()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        // A request waits at most about a second for a connection; then it is answered 503 database_unavailable.
+        .acquire_timeout(Duration::from_secs(1))
         .connect_with(options)
         .await
         .with_context(|| {

@@ -62,12 +62,65 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body();
-        (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+        let mut response =
+            (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
+        response
     }
+}
+
+impl ApiError {
+    /// 503 `database_unavailable` when `error` (or its cause) says Postgres cannot be reached, else an internal
+    /// error: a client can tell "retry later" from a bug.
+    pub fn from_failure(error: &(dyn std::error::Error + 'static)) -> ApiError {
+        if database_unreachable(error) {
+            tracing::warn!(error = %error, "database unavailable");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database cannot be reached; retry later",
+            );
+        }
+        ApiError::internal(chain(error))
+    }
+}
+
+/// Whether an error, or any of its causes, is Postgres being unreachable (refused, reset, pool timeout, shutting
+/// down) rather than a fault in the request or the code.
+fn database_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(e) = e.downcast_ref::<sqlx::Error>() {
+            return match e {
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+                // admin_shutdown, crash_shutdown, cannot_connect_now, and the connection exceptions (class 08).
+                sqlx::Error::Database(d) => {
+                    d.code().is_some_and(|c| matches!(c.as_ref(), "57P01" | "57P02" | "57P03") || c.starts_with("08"))
+                }
+                _ => false,
+            };
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// The error with its causes, for the log.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        next = e.source();
+    }
+    text
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> ApiError {
-        ApiError::internal(e)
+        ApiError::from_failure(&e)
     }
 }

@@ -185,7 +185,7 @@ pub async fn events(
     Path(id): Path<Uuid>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     load_owned(&app, &caller, id).await?;
-    let events = app.service.engine.store().read_stream(id).await.map_err(ApiError::internal)?;
+    let events = app.service.engine.store().read_stream(id).await.map_err(|e| ApiError::from_failure(&e))?;
     let items: Vec<_> = events
         .iter()
         .map(|e| {
@@ -443,7 +443,7 @@ where
                 Err(e) => (e.status, e.body()),
             };
             if let Err(e) = idempotency::finish(&app.service.pool, caller, &key, status, &bytes).await {
-                return ApiError::internal(e).into_response();
+                return ApiError::from(e).into_response();
             }
             (status, [(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response()
         }
@@ -500,7 +500,7 @@ fn rejection_of(rejections: &[(CallId, i32, String)], call: Option<CallId>) -> (
 
 /// The SEQR rejections recorded on an invoice (call id, result code, description).
 async fn rejections(app: &AppState, id: Uuid) -> Result<Vec<(CallId, i32, String)>, ApiError> {
-    let events = app.service.engine.store().read_stream(id).await.map_err(ApiError::internal)?;
+    let events = app.service.engine.store().read_stream(id).await.map_err(|e| ApiError::from_failure(&e))?;
     Ok(events
         .iter()
         .filter(|e| e.event_type == "call_rejected")
@@ -553,7 +553,7 @@ pub fn service_error(e: ServiceError) -> ApiError {
             "unknown_terminal",
             format!("terminal {t:?} has no SEQR credentials"),
         ),
-        other => ApiError::internal(other),
+        other => ApiError::from_failure(&other),
     }
 }
 

@@ -61,10 +61,12 @@ pub fn document() -> Value {
         "401": error("missing or unknown API key"),
         "404": error("no such invoice for this key"),
         "409": error("the invoice's state does not allow this, or the Idempotency-Key is in use"),
+        "408": error("body_timeout: the body did not arrive within the server's body timeout"),
         "413": error(&format!("body_too_large: the body is over {} bytes", super::MAX_BODY_BYTES)),
+        "503": error("database_unavailable (Postgres cannot be reached; see Retry-After), or request_timeout (the request is still being carried out: repeat it with the same Idempotency-Key, or read the invoice)"),
         "422": error("invalid input (invalid_body, unknown_field, invalid_text, too_many_items, row_does_not_add_up, rows_do_not_add_up, forbidden_notification_url, ...), Idempotency-Key reused with another body, or refused by SEQR (seqr_rejected)")
     });
-    let read_errors = json!({"400": errors["400"], "401": errors["401"], "404": errors["404"]});
+    let read_errors = json!({"400": errors["400"], "401": errors["401"], "404": errors["404"], "503": errors["503"]});
     let read = |summary: &str, description: &str, schema: Value| {
         let mut responses =
             json!({"200": {"description": description, "content": {"application/json": {"schema": schema}}}});
