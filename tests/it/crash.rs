@@ -145,3 +145,89 @@ async fn no_paid_sale_is_lost_when_a_worker_is_killed(pool: PgPool) {
     crash_after_payment(&stack, &pool, &db, "w-2", false).await;
     stack.shutdown().await;
 }
+
+/// The API process dies while a request with an Idempotency-Key waits for SEQR. The client's retry (here through
+/// another process) is answered at once from what the log shows, not 409 `idempotency_key_in_use` until a lock
+/// runs out, and it never performs a second sendInvoice.
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn a_retry_after_the_api_process_was_killed_is_answered_at_once(pool: PgPool) {
+    let config = config();
+    let db = database_url(&pool, &config).await;
+    let stack = Stack::start(
+        config,
+        pool.clone(),
+        SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())),
+        "t1",
+        REGISTERS,
+    )
+    .await
+    .expect("stack starts");
+    let sim = stack.sim.as_ref().unwrap();
+    sim.add_fault(FaultRule {
+        operation: Some("sendInvoice".to_owned()),
+        action: FaultAction::Latency,
+        count: Some(1),
+        probability: None,
+        latency_ms: Some(10_000),
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut api = Command::new(seqrd_binary())
+        .args(["serve", "--only", "api"])
+        .env("DATABASE_URL", &db)
+        .env("SEQR_URL", stack.service.config.seqr_url.as_str())
+        .env("SEQRD_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("seqrd starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = stack.http.clone();
+    let health = || async { http.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status().is_success()) };
+    until(Duration::from_secs(30), "the API process answers", health).await;
+
+    let body =
+        json!({"terminal_id": "till-1", "invoice": invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "9.00", json!({}))});
+    let first = {
+        let (http, key, body) = (stack.http.clone(), stack.key.clone(), body.clone());
+        let url = format!("{base}/v1/invoices");
+        tokio::spawn(async move {
+            http.post(url).bearer_auth(key).header("Idempotency-Key", "crash-1").json(&body).send().await
+        })
+    };
+    let waiting_for_seqr = || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE event_type = 'send_invoice_requested')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    until(Duration::from_secs(30), "the request records its sendInvoice", waiting_for_seqr).await;
+    api.start_kill().unwrap();
+    api.wait().await.unwrap();
+    assert!(first.await.unwrap().is_err(), "the killed process never answered");
+    // Postgres ends the dead process's session (and its lock) as soon as its connections close.
+    let gone = || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = $1)",
+        )
+        .bind(i64::from(seqrd::locks::PROCESS_LOCK_CLASS))
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    until(Duration::from_secs(30), "the dead process's session ends", gone).await;
+
+    let (status, view) = stack.call(reqwest::Method::POST, "/v1/invoices", Some(&body), Some("crash-1")).await.unwrap();
+    assert_eq!(status, 202, "answered from the log while the call's outcome is unknown: {view}");
+    let sends: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'send_invoice_requested'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sends, 1, "one sendInvoice recorded");
+    let at_seqr = sim.with_engine(|e, _| e.invoices(None).len());
+    assert_eq!(at_seqr, 0, "the retry did not send the invoice again (the killed call never reached SEQR)");
+    stack.shutdown().await;
+}

@@ -4,6 +4,7 @@
 
 #[path = "support/amqp_proxy.rs"]
 mod amqp_proxy;
+mod budget;
 mod crash;
 mod event_schemas;
 mod http_limits;

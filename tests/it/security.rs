@@ -415,10 +415,43 @@ async fn an_unreachable_database_is_answered_503_with_retry_after(pool: PgPool) 
     assert_eq!(response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()).as_deref(), Some("1"));
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "database_unavailable", "{answer}");
+    let ready = stack.http.get(format!("http://{addr}/health/ready")).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 503, "not ready without its database");
+    let live = stack.http.get(format!("http://{addr}/health/live")).send().await.unwrap();
+    assert_eq!(live.status().as_u16(), 200, "but alive");
     let body = issue_body("till-1", "1.00");
     let response =
         stack.http.post(format!("http://{addr}/v1/invoices")).bearer_auth(&stack.key).json(&body).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 503);
     trigger.fire();
+    stack.shutdown().await;
+}
+
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn readiness_reports_the_database_and_each_subscriptions_lag(pool: PgPool) {
+    let stack = start(config(), pool.clone()).await;
+    let (status, _) = stack.post("/v1/invoices", &issue_body("till-1", "2.00")).await.unwrap();
+    assert_eq!(status, 201);
+    let projection = store_pg::Subscription::new(
+        stack.service.engine.store().clone(),
+        store_pg::InvoiceProjection,
+        store_pg::SubscriptionConfig::new(1000, Duration::from_secs(3600)),
+    );
+    let head = stack.service.engine.store().head().await.unwrap();
+    projection.catch_up_to(head).await.unwrap();
+    let lag = |report: &Value| report["subscriptions"][0]["lag_events"].as_i64().unwrap();
+    let (status, report) = stack.call(Method::GET, "/health/ready", None, None).await.unwrap();
+    assert_eq!(
+        (status, report["status"].as_str(), report["database"].as_str()),
+        (200, Some("ready"), Some("ok")),
+        "{report}"
+    );
+    assert_eq!(lag(&report), 0, "caught up: {report}");
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
+    let (status, _) = stack.post("/v1/invoices", &issue_body("till-1", "3.00")).await.unwrap();
+    assert_eq!(status, 201);
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
+    let (_, report) = stack.call(Method::GET, "/health/ready", None, None).await.unwrap();
+    assert_eq!(lag(&report), after - before, "the new invoice's events are behind: {report}");
     stack.shutdown().await;
 }

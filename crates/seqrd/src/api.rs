@@ -30,6 +30,20 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub service: Service,
+    /// This process's liveness lock, taken on the first request with an Idempotency-Key (the owner of its records).
+    pub process: std::sync::Arc<tokio::sync::OnceCell<crate::locks::ProcessLock>>,
+}
+
+impl AppState {
+    pub fn new(service: Service) -> AppState {
+        AppState { service, process: Default::default() }
+    }
+
+    /// This process's lock id (see [`crate::locks::ProcessLock`]).
+    pub async fn process_id(&self) -> Result<i32, ApiError> {
+        let lock = self.process.get_or_try_init(|| crate::locks::ProcessLock::acquire(&self.service.pool)).await?;
+        Ok(lock.id())
+    }
 }
 
 /// The whole API.
@@ -47,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/seqr/notifications/{token}", post(notification))
         .route("/v1/openapi.json", get(openapi::spec))
         .route("/health", get(|| async { "ok" }))
+        .route("/health/live", get(|| async { axum::Json(serde_json::json!({"status": "live"})) }))
+        .route("/health/ready", get(ready))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
@@ -88,4 +104,59 @@ async fn notification(State(app): State<AppState>, Path(token): Path<String>) ->
         sqlx::query("SELECT pg_notify($1, '')").bind(WAKE_CHANNEL).execute(&app.service.pool).await?;
     }
     Ok(StatusCode::OK)
+}
+
+/// How many events behind a subscription may be counted exactly (beyond, the answer says "at least").
+const LAG_COUNT_LIMIT: i64 = 10_000;
+
+/// `GET /health/ready`: 200 when this process can serve (Postgres answers within the pool's acquire timeout), else
+/// 503. The body reports each dependency and part: the database, every subscription's lag (projections and the
+/// relay, in events, counted up to 10,000) with its last checkpoint time, and the live worker instances.
+async fn ready(State(app): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let pool = &app.service.pool;
+    let report = async {
+        let subscriptions: Vec<(String, i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "SELECT s.name,
+                    (SELECT count(*) FROM (SELECT 1 FROM events e WHERE (e.tx_id, e.position) > (s.tx_id, s.position)
+                                           LIMIT $1) behind),
+                    s.updated_at
+             FROM subscriptions s ORDER BY s.name",
+        )
+        .bind(LAG_COUNT_LIMIT)
+        .fetch_all(pool)
+        .await?;
+        let workers: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM instances WHERE seen_at > now() - interval '15 seconds'")
+                .fetch_one(pool)
+                .await?;
+        Ok::<_, sqlx::Error>((subscriptions, workers))
+    };
+    match report.await {
+        Ok((subscriptions, workers)) => {
+            let subscriptions: Vec<_> = subscriptions
+                .into_iter()
+                .map(|(name, lag, at)| {
+                    serde_json::json!({"name": name, "lag_events": lag, "lag_at_least": lag >= LAG_COUNT_LIMIT,
+                                       "checkpoint_at": at})
+                })
+                .collect();
+            axum::Json(serde_json::json!({
+                "status": "ready",
+                "database": "ok",
+                "subscriptions": subscriptions,
+                "workers": {"live_instances": workers},
+            }))
+            .into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::RETRY_AFTER, "1")],
+                axum::Json(serde_json::json!({"status": "not_ready", "database": "unreachable"})),
+            )
+                .into_response()
+        }
+    }
 }

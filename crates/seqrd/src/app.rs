@@ -35,7 +35,7 @@ impl Part {
     pub const ALL: [Part; 4] = [Part::Api, Part::Workers, Part::Projectors, Part::Relay];
 }
 
-/// Connects to Postgres and checks that the schema is migrated.
+/// Connects to Postgres (a pool of at most `max_connections`) and checks that the schema is migrated.
 pub async fn connect_db(config: &Config, max_connections: u32) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions =
         config.database_url.parse().with_context(|| "DATABASE_URL is not a valid Postgres URL".to_owned())?;
@@ -89,14 +89,89 @@ pub fn serve_on(
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let local = listener.local_addr()?;
     let limits = service.config.http.clone();
-    let router = api::router(AppState { service });
+    let router = api::router(AppState::new(service));
     let handle = tokio::spawn(server::serve(listener, router, limits, shutdown));
     Ok((local, handle))
 }
 
-/// Runs the chosen parts until `shutdown`.
+/// Connects the pool of one part, as [`run`] does: at most [`Config::db_pool_size`] connections (the part's
+/// queries and its LISTEN connection), with [`connect_db`]'s one-second acquire timeout.
+pub async fn connect_part(config: &Config, part: Part) -> anyhow::Result<PgPool> {
+    connect_db(config, config.db_pool_size(part)).await
+}
+
+/// Compares the connections this process needs with what Postgres allows. A process that can never fit (it alone
+/// needs more than `max_connections` minus the slots reserved for superusers) is refused; one that does not fit
+/// *now*, next to the connections already open, is only warned about: other clients and seqrd processes come and
+/// go (during a rolling restart the old process still holds its connections), and the pools open connections only
+/// as they are needed. Run on a pool holding one connection (excluded from the count: it is this process's).
+pub async fn check_connection_budget(pool: &PgPool, need: u32) -> anyhow::Result<()> {
+    const SQL: &str = "SELECT current_setting('max_connections')::int8,
+               CASE WHEN (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN 0
+                    ELSE current_setting('superuser_reserved_connections')::int8
+                         + coalesce(current_setting('reserved_connections', true)::int8, 0) END,
+               (SELECT count(*) FROM pg_stat_activity
+                 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())";
+    let (max, reserved, in_use): (i64, i64, i64) = match sqlx::query_as(SQL).fetch_one(pool).await {
+        Ok(row) => row,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read max_connections from Postgres: the connection budget is not checked");
+            return Ok(());
+        }
+    };
+    let usable = (max - reserved).max(0);
+    let need = i64::from(need);
+    if need > usable {
+        anyhow::bail!(
+            "this process needs {need} Postgres connections, but Postgres allows at most {usable} \
+             (max_connections {max} minus {reserved} reserved for superusers): lower SEQRD_DB_POOL_API, \
+             SEQRD_DB_POOL_WORKERS, SEQRD_DB_POOL_PROJECTORS or SEQRD_DB_POOL_RELAY, run fewer parts per process \
+             (--only), or raise max_connections; see docs/deployment.md"
+        );
+    }
+    let free = (usable - in_use).max(0);
+    if need > free {
+        tracing::warn!(
+            need,
+            free,
+            max_connections = max,
+            reserved,
+            in_use,
+            "Postgres has fewer free connections than this process may need: under load, requests will wait and fail \
+             with 503 database_unavailable; lower the SEQRD_DB_POOL_* settings or raise max_connections \
+             (docs/deployment.md)"
+        );
+    }
+    Ok(())
+}
+
+/// Runs the chosen parts until `shutdown`. Each part has a pool of its own, sized by its setting
+/// ([`Config::db_pool_size`]), so the process never holds more than [`Config::db_connections`] connections.
 pub async fn run(config: Config, parts: &[Part], shutdown: Shutdown) -> anyhow::Result<()> {
-    let pool = connect_db(&config, 32).await?;
+    let chosen: Vec<Part> = Part::ALL.into_iter().filter(|part| parts.contains(part)).collect();
+    let need = config.db_connections(&chosen);
+    let of = |part: Part| config.db_connections(&[part]) * u32::from(chosen.contains(&part));
+    tracing::info!(
+        total = need,
+        api = of(Part::Api),
+        workers = of(Part::Workers),
+        projectors = of(Part::Projectors),
+        relay = of(Part::Relay),
+        "Postgres connections this process needs at most (pools, LISTEN and lock connections; docs/deployment.md)"
+    );
+    // The first pool checks the budget before the others open their first connection.
+    let mut pools: Vec<(Part, PgPool)> = Vec::with_capacity(chosen.len());
+    for &part in &chosen {
+        let pool = connect_part(&config, part).await?;
+        if pools.is_empty() {
+            check_connection_budget(&pool, need).await?;
+        }
+        pools.push((part, pool));
+    }
+    let pool_of = |part: Part| pools.iter().find(|(p, _)| *p == part).map(|(_, pool)| pool);
+    if chosen.is_empty() {
+        connect_db(&config, 1).await?.close().await;
+    }
     if parts.contains(&Part::Relay) {
         // Fail at start-up, not later, when RabbitMQ cannot be reached.
         crate::amqp::Publisher::connect(&config.amqp_url, &config.exchange).await.with_context(|| {
@@ -104,22 +179,31 @@ pub async fn run(config: Config, parts: &[Part], shutdown: Shutdown) -> anyhow::
         })?;
     }
     let http_addr = config.http_addr;
-    let service = build_service(config, pool.clone()).await?;
+    // The API and the workers share one service (its SEQR rate budget in particular), each with its own pool.
+    let service = match pool_of(Part::Api).or_else(|| pool_of(Part::Workers)) {
+        Some(pool) => Some(build_service(config.clone(), pool.clone()).await?),
+        None => None,
+    };
+    let with_pool = |service: &Service, pool: &PgPool| Service {
+        engine: Engine::new(EventStore::new(pool.clone())),
+        pool: pool.clone(),
+        ..service.clone()
+    };
     let mut tasks = tokio::task::JoinSet::new();
-    if parts.contains(&Part::Api) {
-        let (addr, handle) = serve_api(service.clone(), http_addr, shutdown.clone()).await?;
+    if let (Some(pool), Some(service)) = (pool_of(Part::Api), &service) {
+        let (addr, handle) = serve_api(with_pool(service, pool), http_addr, shutdown.clone()).await?;
         tracing::info!(%addr, "HTTP API listening");
         tasks.spawn(async move {
             handle.await?;
             anyhow::Ok(())
         });
     }
-    if parts.contains(&Part::Workers) {
-        let poller = Poller::new(service.clone(), service.config.instance_id.clone());
+    if let (Some(pool), Some(service)) = (pool_of(Part::Workers), &service) {
+        let poller = Poller::new(with_pool(service, pool), config.instance_id.clone());
         let stop = shutdown.clone();
         tasks.spawn(async move { poller.run(stop).await });
     }
-    if parts.contains(&Part::Projectors) {
+    if let Some(pool) = pool_of(Part::Projectors) {
         let subscription = Subscription::new(
             EventStore::new(pool.clone()),
             InvoiceProjection,
@@ -131,13 +215,9 @@ pub async fn run(config: Config, parts: &[Part], shutdown: Shutdown) -> anyhow::
             anyhow::Ok(())
         });
     }
-    if parts.contains(&Part::Relay) {
-        let mut relay = crate::relay::Relay::new(
-            EventStore::new(pool.clone()),
-            &service.config.amqp_url,
-            &service.config.exchange,
-            "relay",
-        );
+    if let Some(pool) = pool_of(Part::Relay) {
+        let mut relay =
+            crate::relay::Relay::new(EventStore::new(pool.clone()), &config.amqp_url, &config.exchange, "relay");
         let stop = shutdown.clone();
         tasks.spawn(async move {
             relay.run(async move { stop.wait().await }).await?;

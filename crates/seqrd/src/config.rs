@@ -9,6 +9,8 @@ use std::{net::SocketAddr, path::Path, time::Duration};
 use serde::Deserialize;
 use url::Url;
 
+use crate::app::Part;
+
 /// Where a setting comes from, for error messages.
 const ENV_PREFIX: &str = "SEQRD_";
 
@@ -44,6 +46,77 @@ pub struct Config {
     pub seqr_reversal_window: Duration,
     /// Limits of the HTTP server against slow, idle and too many clients.
     pub http: HttpLimits,
+    /// Postgres connections each part's queries may hold at once (see [`Config::db_connections`]).
+    pub db_pools: DbPools,
+}
+
+/// Postgres connections each part's queries may hold at once: the size of the part's own pool, not counting
+/// the connections a part holds for LISTEN or a session lock ([`Config::db_connections`] adds those). Every part
+/// has a pool of its own, so a burst of API requests never takes the connections the workers need to fetch a PAID
+/// status within SEQR's reversal window. seqrd holds a pooled connection for one statement at a time (no
+/// transaction spans a SEQR call), so a part needs as many as it runs statements at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DbPools {
+    /// The HTTP API (`SEQRD_DB_POOL_API`, default 16): one per request in a statement at that moment; more wait up
+    /// to about a second for one, then are answered 503 `database_unavailable`.
+    pub api: u32,
+    /// The status workers (`SEQRD_DB_POOL_WORKERS`, default 16): one per invoice attended at once (a round attends
+    /// up to 16 concurrently); the lease renewer and the NOTIFY task share them, a statement each.
+    pub workers: u32,
+    /// The projectors (`SEQRD_DB_POOL_PROJECTORS`, default 1): a batch is one transaction on one connection.
+    pub projectors: u32,
+    /// The relay (`SEQRD_DB_POOL_RELAY`, default 1): its statements run one after another.
+    pub relay: u32,
+}
+
+impl DbPools {
+    /// The setting for `part`.
+    pub fn queries(&self, part: Part) -> u32 {
+        match part {
+            Part::Api => self.api,
+            Part::Workers => self.workers,
+            Part::Projectors => self.projectors,
+            Part::Relay => self.relay,
+        }
+    }
+}
+
+/// Connections a part holds for `LISTEN` (sqlx's `PgListener::connect_with` takes one from the part's pool and
+/// keeps it): the workers (`seqrd_poll`, `Poller::run`), the projectors and the active relay (`seqrd_events`,
+/// `Subscription::run`, `Relay::lead`).
+pub fn db_listen_connections(part: Part) -> u32 {
+    match part {
+        Part::Api => 0,
+        Part::Workers | Part::Projectors | Part::Relay => 1,
+    }
+}
+
+/// Connections a part opens outside its pool, each holding a session advisory lock (`locks::try_hold`): the
+/// API's process lock (the liveness of its in-flight Idempotency-Keys, `locks::ProcessLock`) and the relay's
+/// leader lock (held by the active relay; a standby opens it every few seconds to try, and closes it).
+pub fn db_lock_connections(part: Part) -> u32 {
+    match part {
+        Part::Api | Part::Relay => 1,
+        Part::Workers | Part::Projectors => 0,
+    }
+}
+
+impl Config {
+    /// The most connections the pool of `part` opens: its queries plus its LISTEN connection, which sqlx takes
+    /// from the same pool.
+    pub fn db_pool_size(&self, part: Part) -> u32 {
+        self.db_pools.queries(part) + db_listen_connections(part)
+    }
+
+    /// The most Postgres connections a process running `parts` holds at once: for each part (a part named twice
+    /// counts once), its pool ([`Config::db_pool_size`]: queries plus LISTEN) plus its session-lock connections.
+    pub fn db_connections(&self, parts: &[Part]) -> u32 {
+        Part::ALL
+            .into_iter()
+            .filter(|part| parts.contains(part))
+            .map(|part| self.db_pool_size(part) + db_lock_connections(part))
+            .sum()
+    }
 }
 
 /// Limits of the HTTP server (see `app::serve_on` for how each is enforced).
@@ -118,6 +191,10 @@ pub struct RawConfig {
     http_idle_timeout_ms: Option<u64>,
     http_request_timeout_ms: Option<u64>,
     http_max_connections: Option<u32>,
+    db_pool_api: Option<u32>,
+    db_pool_workers: Option<u32>,
+    db_pool_projectors: Option<u32>,
+    db_pool_relay: Option<u32>,
 }
 
 impl RawConfig {
@@ -173,6 +250,10 @@ impl RawConfig {
         overlay_parsed!(http_idle_timeout_ms, "HTTP_IDLE_TIMEOUT_MS");
         overlay_parsed!(http_request_timeout_ms, "HTTP_REQUEST_TIMEOUT_MS");
         overlay_parsed!(http_max_connections, "HTTP_MAX_CONNECTIONS");
+        overlay_parsed!(db_pool_api, "DB_POOL_API");
+        overlay_parsed!(db_pool_workers, "DB_POOL_WORKERS");
+        overlay_parsed!(db_pool_projectors, "DB_POOL_PROJECTORS");
+        overlay_parsed!(db_pool_relay, "DB_POOL_RELAY");
         Ok(raw)
     }
 
@@ -253,6 +334,18 @@ impl RawConfig {
             request_timeout: ms(self.http_request_timeout_ms, 60_000, "SEQRD_HTTP_REQUEST_TIMEOUT_MS")?,
             max_connections: http_max_connections as usize,
         };
+        let pool = |v: Option<u32>, default: u32, name: &str| -> Result<u32, ConfigError> {
+            match v.unwrap_or(default) {
+                0 => Err(ConfigError::new(name, "must be greater than 0 (see docs/deployment.md)")),
+                v => Ok(v),
+            }
+        };
+        let db_pools = DbPools {
+            api: pool(self.db_pool_api, 16, "SEQRD_DB_POOL_API")?,
+            workers: pool(self.db_pool_workers, 16, "SEQRD_DB_POOL_WORKERS")?,
+            projectors: pool(self.db_pool_projectors, 1, "SEQRD_DB_POOL_PROJECTORS")?,
+            relay: pool(self.db_pool_relay, 1, "SEQRD_DB_POOL_RELAY")?,
+        };
         Ok(Config {
             database_url,
             amqp_url,
@@ -275,6 +368,7 @@ impl RawConfig {
             )?,
             seqr_reversal_window,
             http,
+            db_pools,
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod jobs;
+pub mod locks;
 pub mod outbound;
 pub mod poller;
 pub mod rate;

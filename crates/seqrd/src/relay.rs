@@ -14,7 +14,6 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnection, PgListener};
-use sqlx::Connection as _;
 use store_pg::{Checkpoint, EventStore, StoreError, NOTIFY_CHANNEL};
 
 use crate::amqp::{FeedMessage, PublishError, Publisher, DEFAULT_CONFIRM_TIMEOUT};
@@ -213,19 +212,7 @@ impl Relay {
     /// Takes the leader lock on a new dedicated connection, or returns `None` if another process holds it.
     async fn try_lead(&self) -> Result<Option<PgConnection>, RelayError> {
         let options = self.store.pool().connect_options();
-        let mut conn = PgConnection::connect_with(&options).await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
-            .bind(RELAY_LOCK_CLASS)
-            .bind(&self.name)
-            .fetch_one(&mut conn)
-            .await?;
-        if locked {
-            Ok(Some(conn))
-        } else {
-            // Closing the connection is enough; there is no lock to release.
-            let _ = conn.close().await;
-            Ok(None)
-        }
+        Ok(crate::locks::try_hold(&options, RELAY_LOCK_CLASS, crate::locks::LockKey::Name(&self.name)).await?)
     }
 
     /// The active relay's loop. Returns true on shutdown, false when the leader lock was lost.

@@ -5,8 +5,12 @@
 //! - same key, same request (method, path and body hash) after completion: the stored response is replayed;
 //! - same key, another request: 422 `idempotency_key_reused`;
 //! - same key while the first request is still running: 409 `idempotency_key_in_use`;
-//! - a key whose request died with its process (lock expired) may be taken over; the command it carried is
-//!   itself idempotent in the event store (the key is the command's idempotency key), so nothing is done twice;
+//! - a key whose request died with its process is free at once: each record names its owner, a process that
+//!   holds a session advisory lock for as long as it lives ([`crate::locks::ProcessLock`]), so a retry after a
+//!   crash finds the owner dead and takes the key over, without waiting. The command it carried is itself
+//!   idempotent in the event store (the key is the command's idempotency key), so nothing is done twice, and a
+//!   replayed command never performs the original's SEQR call (a worker resolves it). A record whose owner is
+//!   alive but lost track of it (its answer could not be stored) is freed after a backstop lock time;
 //! - 5xx answers are not stored: the caller may retry with the same key.
 
 use axum::http::StatusCode;
@@ -15,7 +19,7 @@ use sqlx::PgPool;
 
 use crate::api::{auth::Caller, error::ApiError};
 
-/// How long a running request holds its key before another may take it over.
+/// Backstop: how long a record whose owner is alive holds its key (the owner failed to store the answer).
 const LOCK_SECONDS: f64 = 60.0;
 
 /// The longest key accepted.
@@ -52,10 +56,12 @@ pub fn request_hash(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// Claims the key or tells how to answer.
-pub async fn begin(pool: &PgPool, caller: &Caller, key: &str, hash: &[u8]) -> Result<Begin, ApiError> {
+/// `owner` is this process's [`crate::locks::ProcessLock`] id.
+pub async fn begin(pool: &PgPool, caller: &Caller, owner: i32, key: &str, hash: &[u8]) -> Result<Begin, ApiError> {
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, state, locked_until, tenant_id)
-         VALUES ($1, $2, $3, 'in_progress', now() + make_interval(secs => $4), $5)
+        "INSERT INTO idempotency_keys
+             (api_key_id, idempotency_key, request_hash, state, locked_until, tenant_id, owner_lock)
+         VALUES ($1, $2, $3, 'in_progress', now() + make_interval(secs => $4), $5, $6)
          ON CONFLICT DO NOTHING",
     )
     .bind(caller.key_id)
@@ -63,6 +69,7 @@ pub async fn begin(pool: &PgPool, caller: &Caller, key: &str, hash: &[u8]) -> Re
     .bind(hash)
     .bind(LOCK_SECONDS)
     .bind(&caller.tenant_id)
+    .bind(owner)
     .execute(pool)
     .await?
     .rows_affected();
@@ -70,14 +77,14 @@ pub async fn begin(pool: &PgPool, caller: &Caller, key: &str, hash: &[u8]) -> Re
         return Ok(Begin::Proceed);
     }
     let row: Option<StoredKey> = sqlx::query_as(
-        "SELECT request_hash, state, response_status, response_body, locked_until > now()
+        "SELECT request_hash, state, response_status, response_body, locked_until > now(), owner_lock
          FROM idempotency_keys WHERE api_key_id = $1 AND idempotency_key = $2",
     )
     .bind(caller.key_id)
     .bind(key)
     .fetch_optional(pool)
     .await?;
-    let Some((stored_hash, state, status, body, locked)) = row else {
+    let Some((stored_hash, state, status, body, locked, holder)) = row else {
         // Deleted in between (a 5xx answer): the caller may simply retry.
         return Err(in_use());
     };
@@ -93,15 +100,26 @@ pub async fn begin(pool: &PgPool, caller: &Caller, key: &str, hash: &[u8]) -> Re
             let status = StatusCode::from_u16(status as u16).map_err(ApiError::internal)?;
             Ok(Begin::Replay { status, body })
         }
-        _ if locked => Err(in_use()),
         _ => {
+            // The owner's request ended with its process (its lock is gone), or the backstop expired.
+            let dead = match holder {
+                Some(holder) => !crate::locks::process_alive(pool, holder).await?,
+                None => false,
+            };
+            if locked && !dead {
+                return Err(in_use());
+            }
+            // Taken over only from the holder just checked (two retries racing: one wins, the other is 409).
             let taken = sqlx::query(
-                "UPDATE idempotency_keys SET locked_until = now() + make_interval(secs => $3)
-                 WHERE api_key_id = $1 AND idempotency_key = $2 AND state = 'in_progress' AND locked_until <= now()",
+                "UPDATE idempotency_keys SET locked_until = now() + make_interval(secs => $3), owner_lock = $4
+                 WHERE api_key_id = $1 AND idempotency_key = $2 AND state = 'in_progress'
+                   AND owner_lock IS NOT DISTINCT FROM $5",
             )
             .bind(caller.key_id)
             .bind(key)
             .bind(LOCK_SECONDS)
+            .bind(owner)
+            .bind(holder)
             .execute(pool)
             .await?
             .rows_affected();
@@ -143,8 +161,8 @@ pub async fn finish(
     Ok(())
 }
 
-/// request_hash, state, response_status, response_body, still locked.
-type StoredKey = (Vec<u8>, String, Option<i32>, Option<Vec<u8>>, bool);
+/// request_hash, state, response_status, response_body, still locked, owner's process lock.
+type StoredKey = (Vec<u8>, String, Option<i32>, Option<Vec<u8>>, bool, Option<i32>);
 
 fn in_use() -> ApiError {
     ApiError::new(

@@ -424,7 +424,11 @@ where
         return into_response(f(app.clone(), caller.clone(), body, None).await);
     };
     let hash = idempotency::request_hash(method, path, &body);
-    match idempotency::begin(&app.service.pool, caller, &key, &hash).await {
+    let owner = match app.process_id().await {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    match idempotency::begin(&app.service.pool, caller, owner, &key, &hash).await {
         Err(e) => e.into_response(),
         Ok(Begin::Replay { status, body }) => (
             status,

@@ -124,7 +124,11 @@ pub fn document() -> Value {
             "/v1/seqr/notifications/{token}": {"post": {"summary": "SEQR's notificationUrl (no API key: the token is bound to one invoice)", "security": [],
                 "parameters": [{"name": "token", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "the invoice will be polled at once"}, "404": {"description": "unknown token"}}}},
-            "/v1/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.0"}}}}
+            "/v1/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.0"}}}},
+            "/health": {"get": {"summary": "Always ok while the process runs (kept for old load balancers)", "security": [], "responses": {"200": {"description": "ok"}}}},
+            "/health/live": {"get": {"summary": "Liveness: the process answers", "security": [], "responses": {"200": {"description": "live"}}}},
+            "/health/ready": {"get": {"summary": "Readiness: Postgres answers; each subscription's lag (projections, relay) and the live worker instances", "security": [],
+                "responses": {"200": {"description": "ready, with the report"}, "503": {"description": "Postgres cannot be reached (Retry-After)"}}}}
         },
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},

@@ -1,0 +1,82 @@
+//! Session advisory locks held on a dedicated connection: the lock lives exactly as long as its holder's session,
+//! so Postgres itself tells whether the holder is alive (a killed process's connection closes, and its locks go
+//! with it). Used for the relay's leader election and for the liveness of a process's in-flight requests.
+
+use sqlx::{postgres::PgConnectOptions, ConnectOptions as _, PgConnection, PgPool};
+
+/// Key space of the process locks (`pg_advisory_lock(PROCESS_LOCK_CLASS, id)`); the relay has its own class.
+pub const PROCESS_LOCK_CLASS: i32 = 0x5e9d_0002;
+
+/// The second half of a two-key advisory lock.
+pub enum LockKey<'a> {
+    /// A number.
+    Id(i32),
+    /// A name, hashed by Postgres (`hashtext`).
+    Name(&'a str),
+}
+
+/// Takes the lock `(class, key)` on a new connection and returns that connection (dropping it releases the lock),
+/// or `None` when another session holds it.
+pub async fn try_hold(
+    options: &PgConnectOptions,
+    class: i32,
+    key: LockKey<'_>,
+) -> Result<Option<PgConnection>, sqlx::Error> {
+    let mut conn = options.connect().await?;
+    let locked: bool = match key {
+        LockKey::Id(id) => {
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)").bind(class).bind(id).fetch_one(&mut conn).await?
+        }
+        LockKey::Name(name) => {
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+                .bind(class)
+                .bind(name)
+                .fetch_one(&mut conn)
+                .await?
+        }
+    };
+    if locked {
+        Ok(Some(conn))
+    } else {
+        // Closing the connection is enough; there is no lock to release.
+        let _ = sqlx::Connection::close(conn).await;
+        Ok(None)
+    }
+}
+
+/// This process, as other processes can see it: it holds `(PROCESS_LOCK_CLASS, id)` for as long as it lives.
+pub struct ProcessLock {
+    id: i32,
+    _session: tokio::sync::Mutex<PgConnection>,
+}
+
+impl ProcessLock {
+    /// Takes a process lock under a random id (another id when a live process already has that one).
+    pub async fn acquire(pool: &PgPool) -> Result<ProcessLock, sqlx::Error> {
+        let options = pool.connect_options();
+        loop {
+            let id: i32 = rand::random();
+            if let Some(session) = try_hold(&options, PROCESS_LOCK_CLASS, LockKey::Id(id)).await? {
+                return Ok(ProcessLock { id, _session: tokio::sync::Mutex::new(session) });
+            }
+        }
+    }
+
+    /// The id other processes check with [`process_alive`].
+    pub fn id(&self) -> i32 {
+        self.id
+    }
+}
+
+/// Whether the process holding the lock `id` is alive: a transaction-level try-lock on the same key succeeds only
+/// when no session holds it (and is released at once, with its transaction).
+pub async fn process_alive(pool: &PgPool, id: i32) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
+        .bind(PROCESS_LOCK_CLASS)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(!free)
+}
