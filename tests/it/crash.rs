@@ -4,12 +4,9 @@
 
 use std::{process::Stdio, time::Duration};
 
-use seqr_sim::{
-    faults::{FaultAction, FaultRule},
-    SimConfig,
-};
+use seqr_sim::SimConfig;
 use seqrd::{
-    config::{Config, RawConfig},
+    config::Config,
     demo::invoice,
     stack::{SeqrTarget, Stack},
 };
@@ -18,14 +15,9 @@ use sqlx::PgPool;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
-const REGISTERS: &[(&str, &str, &str)] = &[("acme", "north", "till-1")];
+use crate::common::{config, held};
 
-fn config() -> Config {
-    let mut config =
-        RawConfig::load(None, |k| std::env::var(k).ok()).and_then(RawConfig::resolve).expect("config from env");
-    config.exchange = format!("seqrd.test.{}", Uuid::now_v7().simple());
-    config
-}
+const REGISTERS: &[(&str, &str, &str)] = &[("acme", "north", "till-1")];
 
 /// The `seqrd` binary next to this test binary (`cargo test --workspace` builds it).
 fn seqrd_binary() -> std::path::PathBuf {
@@ -48,6 +40,9 @@ fn worker(database_url: &str, seqr_url: &str, instance: &str) -> Child {
         .env("DATABASE_URL", database_url)
         .env("SEQR_URL", seqr_url)
         .env("SEQRD_INSTANCE_ID", instance)
+        // The longest lease the 20 s reversal window allows (start-up checks it), so that "taken back at once"
+        // is told apart from "waited for the lease" with a margin even on a loaded machine.
+        .env("SEQRD_LEASE_MS", "9000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -81,13 +76,7 @@ async fn crash_after_payment(stack: &Stack, pool: &PgPool, db: &str, next: &str,
     let id: Uuid = view["id"].as_str().unwrap().parse().unwrap();
     // The worker's first status call hangs (seqr-sim holds it 10 s before it even reads the invoice), so the worker
     // holds the invoice's lease when the shopper pays; it is killed at once, its call never answered.
-    let hang = FaultRule {
-        operation: Some("getPaymentStatus".to_owned()),
-        action: FaultAction::Latency,
-        count: Some(1),
-        probability: None,
-        latency_ms: Some(10_000),
-    };
+    let hang = held("getPaymentStatus", 10_000);
     stack.sim.as_ref().unwrap().add_fault(hang);
     let mut first = worker(db, &seqr_url, "w-1");
     let leased = || async {
@@ -163,13 +152,7 @@ async fn a_retry_after_the_api_process_was_killed_is_answered_at_once(pool: PgPo
     .await
     .expect("stack starts");
     let sim = stack.sim.as_ref().unwrap();
-    sim.add_fault(FaultRule {
-        operation: Some("sendInvoice".to_owned()),
-        action: FaultAction::Latency,
-        count: Some(1),
-        probability: None,
-        latency_ms: Some(10_000),
-    });
+    sim.add_fault(held("sendInvoice", 10_000));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut api = Command::new(seqrd_binary())
         .args(["serve", "--only", "api"])

@@ -14,12 +14,9 @@ use std::{
 };
 
 use reqwest::Method;
-use seqr_sim::{
-    faults::{FaultAction, FaultRule},
-    SimConfig,
-};
+use seqr_sim::SimConfig;
 use seqrd::{
-    config::{Config, HttpLimits, RawConfig},
+    config::{Config, HttpLimits},
     demo::invoice,
     stack::{SeqrTarget, Stack},
 };
@@ -29,7 +26,6 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-use uuid::Uuid;
 
 const REGISTERS: &[(&str, &str, &str)] = &[("acme", "north", "till-1")];
 
@@ -42,9 +38,7 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The configuration from the environment with every HTTP limit long, then `short` applied.
 fn config(short: impl FnOnce(&mut HttpLimits)) -> Config {
-    let mut config =
-        RawConfig::load(None, |k| std::env::var(k).ok()).and_then(RawConfig::resolve).expect("config from env");
-    config.exchange = format!("seqrd.test.{}", Uuid::now_v7().simple());
+    let mut config = crate::common::config();
     config.http = HttpLimits {
         header_timeout: LONG,
         body_timeout: LONG,
@@ -239,13 +233,7 @@ async fn a_slow_handler_is_answered_503_and_still_records_its_outcome(pool: PgPo
     let (addr, server) = seqrd::app::serve_on(stack.service.clone(), listener, signal).unwrap();
     // sendInvoice is held up inside SEQR far beyond the request timeout (and well within the SEQR client's).
     let sim = stack.sim.as_ref().unwrap();
-    sim.add_fault(FaultRule {
-        operation: Some("sendInvoice".to_owned()),
-        action: FaultAction::Latency,
-        count: Some(1),
-        probability: None,
-        latency_ms: Some(1500),
-    });
+    sim.add_fault(crate::common::held("sendInvoice", 1500));
     let body = json!({
         "terminal_id": "till-1",
         "invoice": invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "10.00", json!({})),

@@ -5,6 +5,8 @@
 #[path = "support/amqp_proxy.rs"]
 mod amqp_proxy;
 mod budget;
+#[path = "support/common.rs"]
+mod common;
 mod crash;
 mod event_schemas;
 mod http_limits;

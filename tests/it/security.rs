@@ -9,7 +9,7 @@ use reqwest::Method;
 use seqr_sim::SimConfig;
 use seqrd::{
     api::auth,
-    config::{Config, RawConfig},
+    config::Config,
     demo::invoice,
     outbound::{MerchantUrlPolicy, OutboundError},
     stack::{SeqrTarget, Stack},
@@ -18,14 +18,9 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-const REGISTERS: &[(&str, &str, &str)] = &[("acme", "stockholm", "till-1"), ("acme", "goteborg", "till-2")];
+use crate::common::config;
 
-fn config() -> Config {
-    let mut config =
-        RawConfig::load(None, |k| std::env::var(k).ok()).and_then(RawConfig::resolve).expect("config from env");
-    config.exchange = format!("seqrd.test.{}", Uuid::now_v7().simple());
-    config
-}
+const REGISTERS: &[(&str, &str, &str)] = &[("acme", "stockholm", "till-1"), ("acme", "goteborg", "till-2")];
 
 async fn start(config: Config, pool: PgPool) -> Stack {
     Stack::start(config, pool, SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())), "t1", REGISTERS)

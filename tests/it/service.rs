@@ -11,29 +11,21 @@ use lapin::{
     Connection, ConnectionProperties,
 };
 use reqwest::Method;
-use seqr_sim::{
-    faults::{FaultAction, FaultRule},
-    SimConfig,
-};
+use seqr_sim::{faults::FaultAction, SimConfig};
 use seqrd::{
-    config::{Config, RawConfig},
+    config::RawConfig,
     demo::invoice,
     poller::Poller,
     relay::Relay,
     stack::{SeqrTarget, Stack},
 };
 use serde_json::{json, Value};
+
+use crate::common::{config, fault, held};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 const REGISTERS: &[(&str, &str, &str)] = &[("acme", "north", "till-1"), ("acme", "south", "till-2")];
-
-fn config() -> Config {
-    let mut config =
-        RawConfig::load(None, |k| std::env::var(k).ok()).and_then(RawConfig::resolve).expect("config from env");
-    config.exchange = format!("seqrd.test.{}", Uuid::now_v7().simple());
-    config
-}
 
 async fn stack(pool: PgPool, tenant: &str) -> Stack {
     Stack::start(config(), pool, SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())), tenant, REGISTERS)
@@ -76,10 +68,6 @@ async fn feed_queue(stack: &Stack, binding: &str) -> (Connection, lapin::Channel
     let name = queue.name().as_str().to_owned();
     channel.queue_bind(&name, exchange, binding, QueueBindOptions::default(), FieldTable::default()).await.unwrap();
     (connection, channel, name)
-}
-
-fn fault(operation: &str, action: FaultAction) -> FaultRule {
-    FaultRule { operation: Some(operation.to_owned()), action, count: Some(1), probability: None, latency_ms: None }
 }
 
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
@@ -149,11 +137,7 @@ async fn idempotency_key_semantics(pool: PgPool) {
 
     // A duplicate while the first is still running: 409. The first is held up inside SEQR (sim latency).
     let id = issue_paid(&stack, "50.00").await;
-    stack
-        .sim
-        .as_ref()
-        .unwrap()
-        .add_fault(FaultRule { latency_ms: Some(1500), ..fault("refundPayment", FaultAction::Latency) });
+    stack.sim.as_ref().unwrap().add_fault(held("refundPayment", 1500));
     let refund = json!({"amount": {"amount": "5.00", "currency": "SEK"}});
     let path = format!("/v1/invoices/{id}/refunds");
     let slow = stack.call(Method::POST, &path, Some(&refund), Some("refund-1"));

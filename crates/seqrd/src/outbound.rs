@@ -94,7 +94,9 @@ impl MerchantUrlPolicy {
         match client.post(url).send().await {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => Err(OutboundError::Status(r.status().as_u16())),
-            Err(e) => Err(forbidden_in(&e).unwrap_or_else(|| OutboundError::Transport(error_chain(&e)))),
+            Err(e) => {
+                Err(forbidden_in(&e).unwrap_or_else(|| OutboundError::Transport(crate::telemetry::error_chain(&e))))
+            }
         }
     }
 }
@@ -171,17 +173,6 @@ fn forbidden_in(e: &reqwest::Error) -> Option<OutboundError> {
         source = s.source();
     }
     None
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

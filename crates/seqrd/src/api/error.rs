@@ -83,7 +83,7 @@ impl ApiError {
                 "the database cannot be reached; retry later",
             );
         }
-        ApiError::internal(chain(error))
+        ApiError::internal(crate::telemetry::error_chain(error))
     }
 }
 
@@ -105,18 +105,6 @@ fn database_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
         next = e.source();
     }
     false
-}
-
-/// The error with its causes, for the log.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(e) = next {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        next = e.source();
-    }
-    text
 }
 
 impl From<sqlx::Error> for ApiError {
