@@ -1,4 +1,5 @@
-//! Crashes of real processes: a `seqrd serve --only workers` child killed with SIGKILL right after the shopper paid.
+//! Processes on a bad day: real `seqrd` children killed with SIGKILL (a worker right after the shopper paid, an API
+//! process mid-request), and a shutdown that must not wait on a hung SEQR call.
 //! SEQR reverses a PAID payment whose status is not fetched within its reversal window (20 s, seqr-sim's default),
 //! so whichever process takes over must fetch it well inside that window.
 
@@ -212,5 +213,51 @@ async fn a_retry_after_the_api_process_was_killed_is_answered_at_once(pool: PgPo
     assert_eq!(sends, 1, "one sendInvoice recorded");
     let at_seqr = sim.with_engine(|e, _| e.invoices(None).len());
     assert_eq!(at_seqr, 0, "the retry did not send the invoice again (the killed call never reached SEQR)");
+    stack.shutdown().await;
+}
+
+/// SIGTERM while a worker waits on a SEQR call that hangs: the process stops after its drain time (not after the
+/// call's timeout), and releases its leases, so another process takes the invoice at once.
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn shutdown_is_bounded_by_the_drain_time_and_releases_the_leases(pool: PgPool) {
+    let mut config = config();
+    let db = database_url(&pool, &config).await;
+    let stack = Stack::start(
+        config.clone(),
+        pool.clone(),
+        SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())),
+        "t1",
+        REGISTERS,
+    )
+    .await
+    .expect("stack starts");
+    let (status, view) = stack
+        .issue("till-1", invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "4.00", json!({})), json!([]))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{view}");
+    let id: Uuid = view["id"].as_str().unwrap().parse().unwrap();
+    // The status call hangs far longer than the client's own 5 s timeout.
+    stack.sim.as_ref().unwrap().add_fault(held("getPaymentStatus", 120_000));
+    config.database_url = db;
+    config.seqr_url = stack.service.config.seqr_url.clone();
+    config.instance_id = "draining-worker".to_owned();
+    config.shutdown_drain = Duration::from_millis(300);
+    let (trigger, signal) = seqrd::shutdown::channel();
+    let run = tokio::spawn(seqrd::app::run(config, &[seqrd::app::Part::Workers], signal));
+    let leased = || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM poll_jobs WHERE invoice_id = $1 AND lease_owner = 'draining-worker')",
+        )
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    until(Duration::from_secs(30), "the worker is polling the invoice", leased).await;
+    trigger.fire();
+    // Far below the hung call's 5 s timeout: only the drain time can end the run this soon.
+    tokio::time::timeout(Duration::from_secs(3), run).await.expect("stopped within the drain time").unwrap().unwrap();
+    assert!(!leased().await, "its lease was released for another process");
     stack.shutdown().await;
 }

@@ -224,10 +224,31 @@ pub async fn run(config: Config, parts: &[Part], shutdown: Shutdown) -> anyhow::
             anyhow::Ok(())
         });
     }
-    while let Some(result) = tasks.join_next().await {
-        result.context("a part of the service panicked")??;
+    // After shutdown, the parts finish what is in flight, for at most the drain time.
+    let drained = async {
+        while let Some(result) = tasks.join_next().await {
+            result.context("a part of the service panicked")??;
+        }
+        anyhow::Ok(())
+    };
+    let drain = config.shutdown_drain;
+    let overdue = async {
+        shutdown.wait().await;
+        tokio::time::sleep(drain).await;
+    };
+    tokio::select! {
+        result = drained => result,
+        () = overdue => {
+            tracing::warn!(drain_ms = drain.as_millis() as u64, "shutdown: the drain time is over; stopping with work in flight");
+            // Calls cut off here stay recorded as requested: a worker resolves them as unknown.
+            if let Some(pool) = pool_of(Part::Workers) {
+                // Another process takes this one's invoices at once instead of waiting for the leases.
+                let released = crate::jobs::reclaim(pool, &config.instance_id).await?;
+                tracing::info!(released, "released this process's leases");
+            }
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 /// A URL without its password, for messages.

@@ -44,6 +44,8 @@ pub struct Config {
     /// SEQR reverses a PAID payment whose status is not fetched within this time (PROTOCOL.md §7: 20 s). Leases and
     /// the active poll interval are sized and validated against it, so a crash never costs a sale.
     pub seqr_reversal_window: Duration,
+    /// After SIGTERM, how long the parts may take to finish the work in flight before the process stops anyway.
+    pub shutdown_drain: Duration,
     /// Limits of the HTTP server against slow, idle and too many clients.
     pub http: HttpLimits,
     /// Postgres connections each part's queries may hold at once (see [`Config::db_connections`]).
@@ -186,6 +188,7 @@ pub struct RawConfig {
     merchant_url_allow_private: Option<bool>,
     notification_min_interval_ms: Option<u64>,
     seqr_reversal_window_ms: Option<u64>,
+    shutdown_drain_ms: Option<u64>,
     http_header_timeout_ms: Option<u64>,
     http_body_timeout_ms: Option<u64>,
     http_idle_timeout_ms: Option<u64>,
@@ -245,6 +248,7 @@ impl RawConfig {
         overlay_parsed!(merchant_url_allow_private, "MERCHANT_URL_ALLOW_PRIVATE");
         overlay_parsed!(notification_min_interval_ms, "NOTIFICATION_MIN_INTERVAL_MS");
         overlay_parsed!(seqr_reversal_window_ms, "SEQR_REVERSAL_WINDOW_MS");
+        overlay_parsed!(shutdown_drain_ms, "SHUTDOWN_DRAIN_MS");
         overlay_parsed!(http_header_timeout_ms, "HTTP_HEADER_TIMEOUT_MS");
         overlay_parsed!(http_body_timeout_ms, "HTTP_BODY_TIMEOUT_MS");
         overlay_parsed!(http_idle_timeout_ms, "HTTP_IDLE_TIMEOUT_MS");
@@ -367,6 +371,7 @@ impl RawConfig {
                 "SEQRD_NOTIFICATION_MIN_INTERVAL_MS",
             )?,
             seqr_reversal_window,
+            shutdown_drain: ms(self.shutdown_drain_ms, 20_000, "SEQRD_SHUTDOWN_DRAIN_MS")?,
             http,
             db_pools,
         })
