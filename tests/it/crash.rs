@@ -35,21 +35,42 @@ async fn database_url(pool: &PgPool, config: &Config) -> String {
     url.to_string()
 }
 
-fn worker(database_url: &str, seqr_url: &str, instance: &str) -> Child {
+/// `seqrd serve --only <part>` against this test's database and seqr-sim, with `env` added; killed when dropped.
+fn seqrd_part(part: &str, database_url: &str, seqr_url: &str, env: &[(&str, String)]) -> Child {
     Command::new(seqrd_binary())
-        .args(["serve", "--only", "workers"])
+        .args(["serve", "--only", part])
         .env("DATABASE_URL", database_url)
         .env("SEQR_URL", seqr_url)
-        .env("SEQRD_INSTANCE_ID", instance)
-        // The longest lease the 20 s reversal window allows (start-up checks it), so that "taken back at once"
-        // is told apart from "waited for the lease" with a margin even on a loaded machine.
-        .env("SEQRD_LEASE_MS", "9000")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("seqrd starts")
+}
+
+fn worker(database_url: &str, seqr_url: &str, instance: &str) -> Child {
+    // The longest lease the 20 s reversal window allows (start-up checks it), so that "taken back at once" is
+    // told apart from "waited for the lease" with a margin even on a loaded machine.
+    let env = [("SEQRD_INSTANCE_ID", instance.to_owned()), ("SEQRD_LEASE_MS", "9000".to_owned())];
+    seqrd_part("workers", database_url, seqr_url, &env)
+}
+
+/// A stack on this test's database, and that database's URL for the child processes.
+async fn start(pool: &PgPool) -> (Stack, String) {
+    let config = config();
+    let db = database_url(pool, &config).await;
+    let stack = Stack::start(
+        config,
+        pool.clone(),
+        SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())),
+        "t1",
+        REGISTERS,
+    )
+    .await
+    .expect("stack starts");
+    (stack, db)
 }
 
 /// Waits (checking every 20 ms, at most `within`) until `condition` holds; the condition is another process's work.
@@ -117,17 +138,7 @@ async fn crash_after_payment(stack: &Stack, pool: &PgPool, db: &str, next: &str,
 
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
 async fn no_paid_sale_is_lost_when_a_worker_is_killed(pool: PgPool) {
-    let config = config();
-    let db = database_url(&pool, &config).await;
-    let stack = Stack::start(
-        config,
-        pool.clone(),
-        SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())),
-        "t1",
-        REGISTERS,
-    )
-    .await
-    .expect("stack starts");
+    let (stack, db) = start(&pool).await;
     // Restarted under the same instance id: it takes its own leases back at once.
     crash_after_payment(&stack, &pool, &db, "w-1", true).await;
     // Another process: it takes the dead one's lease over when it expires (a quarter of the reversal window).
@@ -141,31 +152,12 @@ async fn no_paid_sale_is_lost_when_a_worker_is_killed(pool: PgPool) {
 /// runs out, and it never performs a second sendInvoice.
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
 async fn a_retry_after_the_api_process_was_killed_is_answered_at_once(pool: PgPool) {
-    let config = config();
-    let db = database_url(&pool, &config).await;
-    let stack = Stack::start(
-        config,
-        pool.clone(),
-        SeqrTarget::InProcess(Box::new(SimConfig::seqr_defaults())),
-        "t1",
-        REGISTERS,
-    )
-    .await
-    .expect("stack starts");
+    let (stack, db) = start(&pool).await;
     let sim = stack.sim.as_ref().unwrap();
     sim.add_fault(held("sendInvoice", 10_000));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut api = Command::new(seqrd_binary())
-        .args(["serve", "--only", "api"])
-        .env("DATABASE_URL", &db)
-        .env("SEQR_URL", stack.service.config.seqr_url.as_str())
-        .env("SEQRD_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("seqrd starts");
+    let addr = ("SEQRD_HTTP_ADDR", format!("127.0.0.1:{port}"));
+    let mut api = seqrd_part("api", &db, stack.service.config.seqr_url.as_str(), &[addr]);
     let base = format!("http://127.0.0.1:{port}");
     let http = stack.http.clone();
     let health = || async { http.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status().is_success()) };
