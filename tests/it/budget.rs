@@ -89,16 +89,16 @@ fn db_connections_add_up_for_every_combination_of_parts() {
         ("SEQRD_DB_POOL_RELAY", "11"),
     ])
     .unwrap();
-    // docs/deployment.md: api = API + 1 (process lock), workers = WORKERS + 1 (LISTEN), projectors = PROJECTORS
-    // + 1 (LISTEN), relay = RELAY + 2 (LISTEN, leader lock).
+    // docs/deployment.md: api = API + 2 (LISTEN for register changes, process lock), workers = WORKERS + 1
+    // (LISTEN), projectors = PROJECTORS + 1 (LISTEN), relay = RELAY + 2 (LISTEN, leader lock).
     let documented = |part: Part| match part {
-        Part::Api => 3 + 1,
+        Part::Api => 3 + 2,
         Part::Workers => 5 + 1,
         Part::Projectors => 7 + 1,
         Part::Relay => 11 + 2,
     };
     // The pool of a part holds its queries and its LISTEN connection; the locks are outside it.
-    assert_eq!(config.db_pool_size(Part::Api), 3);
+    assert_eq!(config.db_pool_size(Part::Api), 4);
     assert_eq!(config.db_pool_size(Part::Workers), 6);
     assert_eq!(config.db_pool_size(Part::Projectors), 8);
     assert_eq!(config.db_pool_size(Part::Relay), 12);
@@ -113,7 +113,7 @@ fn db_connections_add_up_for_every_combination_of_parts() {
     }
     // The documented default total of `seqrd serve`.
     let defaults = resolve(&[("DATABASE_URL", DB)]).unwrap();
-    assert_eq!(defaults.db_connections(&Part::ALL), 39);
+    assert_eq!(defaults.db_connections(&Part::ALL), 40);
 }
 
 /// With every part's pool built as `app::run` builds it, its LISTEN connections open as the parts open them and
@@ -135,22 +135,21 @@ async fn the_pools_run_builds_never_open_more_than_the_budget(_: PgPoolOptions, 
     let mut listeners = Vec::new();
     for part in Part::ALL {
         let pool = app::connect_part(&config, part).await.unwrap();
-        if part != Part::Api {
-            // What `Poller::run`, `Subscription::run` and `Relay::lead` do: a listener from the part's pool.
-            let mut listener = PgListener::connect_with(&pool).await.unwrap();
-            listener.listen("seqrd_budget_test").await.unwrap();
-            listeners.push(listener);
-        }
+        // What `Engine::watch_terminals`, `Poller::run`, `Subscription::run` and `Relay::lead` do: a listener from
+        // the part's pool.
+        let mut listener = PgListener::connect_with(&pool).await.unwrap();
+        listener.listen("seqrd_budget_test").await.unwrap();
+        listeners.push(listener);
         pools.push((part, pool));
     }
     // The API's process lock and the relay's leader lock, on connections of their own.
     let api_pool = &pools[0].1;
-    let _process = seqrd::locks::ProcessLock::acquire(api_pool).await.unwrap();
+    let _process = store_pg::locks::ProcessLock::acquire(api_pool).await.unwrap();
     let relay_pool = &pools[3].1;
-    let _leader = seqrd::locks::try_hold(
+    let _leader = store_pg::locks::try_hold(
         &relay_pool.connect_options(),
-        seqrd::relay::RELAY_LOCK_CLASS,
-        seqrd::locks::LockKey::Name("relay"),
+        store_pg::locks::RELAY_LOCK_CLASS,
+        store_pg::locks::LockKey::Name("relay"),
     )
     .await
     .unwrap()
@@ -194,17 +193,17 @@ async fn start_up_refuses_a_budget_postgres_can_never_hold(_: PgPoolOptions, opt
     let mut config = config_for(database, &[("SEQRD_DB_POOL_API", "1000000")]);
     config.http_addr = "127.0.0.1:0".parse().unwrap();
     // Shut down already: without the check, `run` would serve and return at once, not fail.
-    let (trigger, signal) = seqrd::shutdown::channel();
+    let (trigger, signal) = engine::shutdown::channel();
     trigger.fire();
     let e = app::run(config, &[Part::Api], signal).await.unwrap_err();
     let message = format!("{e:#}");
-    assert!(message.contains("1000001 Postgres connections"), "{message}");
+    assert!(message.contains("1000002 Postgres connections"), "{message}");
     assert!(message.contains("max_connections") && message.contains("SEQRD_DB_POOL_API"), "{message}");
 
     // Within what Postgres allows, start-up goes on (here: to the API's listener, which stops at once).
     let mut config = config_for(database, &[]);
     config.http_addr = "127.0.0.1:0".parse().unwrap();
-    let (trigger, signal) = seqrd::shutdown::channel();
+    let (trigger, signal) = engine::shutdown::channel();
     trigger.fire();
     app::run(config, &[Part::Api], signal).await.unwrap();
 }

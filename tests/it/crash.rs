@@ -5,12 +5,12 @@
 
 use std::{process::Stdio, time::Duration};
 
-use seqr_sim::SimConfig;
-use seqrd::{
-    config::Config,
+use devstack::{
     demo::invoice,
     stack::{SeqrTarget, Stack},
 };
+use seqr_sim::SimConfig;
+use seqrd::config::Config;
 use serde_json::json;
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
@@ -89,7 +89,7 @@ where
 /// Kills the worker that leased the invoice right after the shopper paid; `next` is the instance id of the process
 /// that takes over. Returns when seqrd has seen PAID.
 async fn crash_after_payment(stack: &Stack, pool: &PgPool, db: &str, next: &str, before_the_dead_lease_expires: bool) {
-    let seqr_url = stack.service.config.seqr_url.to_string();
+    let seqr_url = stack.config.seqr_url.to_string();
     let (status, view) = stack
         .issue("till-1", invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "25.00", json!({})), json!([]))
         .await
@@ -157,7 +157,7 @@ async fn a_retry_after_the_api_process_was_killed_is_answered_at_once(pool: PgPo
     sim.add_fault(held("sendInvoice", 10_000));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = ("SEQRD_HTTP_ADDR", format!("127.0.0.1:{port}"));
-    let mut api = seqrd_part("api", &db, stack.service.config.seqr_url.as_str(), &[addr]);
+    let mut api = seqrd_part("api", &db, stack.config.seqr_url.as_str(), &[addr]);
     let base = format!("http://127.0.0.1:{port}");
     let http = stack.http.clone();
     let health = || async { http.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status().is_success()) };
@@ -189,7 +189,7 @@ async fn a_retry_after_the_api_process_was_killed_is_answered_at_once(pool: PgPo
         sqlx::query_scalar::<_, bool>(
             "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = $1)",
         )
-        .bind(i64::from(seqrd::locks::PROCESS_LOCK_CLASS))
+        .bind(i64::from(store_pg::locks::PROCESS_LOCK_CLASS))
         .fetch_one(&pool)
         .await
         .unwrap()
@@ -232,10 +232,10 @@ async fn shutdown_is_bounded_by_the_drain_time_and_releases_the_leases(pool: PgP
     // The status call hangs far longer than the client's own 5 s timeout.
     stack.sim.as_ref().unwrap().add_fault(held("getPaymentStatus", 120_000));
     config.database_url = db;
-    config.seqr_url = stack.service.config.seqr_url.clone();
+    config.seqr_url = stack.config.seqr_url.clone();
     config.instance_id = "draining-worker".to_owned();
     config.shutdown_drain = Duration::from_millis(300);
-    let (trigger, signal) = seqrd::shutdown::channel();
+    let (trigger, signal) = engine::shutdown::channel();
     let run = tokio::spawn(seqrd::app::run(config, &[seqrd::app::Part::Workers], signal));
     let leased = || async {
         sqlx::query_scalar::<_, bool>(

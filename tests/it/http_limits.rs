@@ -13,13 +13,14 @@ use std::{
     time::Duration,
 };
 
-use reqwest::Method;
-use seqr_sim::SimConfig;
-use seqrd::{
-    config::{Config, HttpLimits},
+use devstack::{
     demo::invoice,
     stack::{SeqrTarget, Stack},
 };
+use http_api::HttpLimits;
+use reqwest::Method;
+use seqr_sim::SimConfig;
+use seqrd::config::Config;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tokio::{
@@ -229,8 +230,8 @@ async fn a_slow_handler_is_answered_503_and_still_records_its_outcome(pool: PgPo
     let stack = stack(pool, config(|l| l.request_timeout = SHORT)).await;
     // A second server on the same service, so the test can wait for its shutdown, which waits for the handler.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (trigger, signal) = seqrd::shutdown::channel();
-    let (addr, server) = seqrd::app::serve_on(stack.service.clone(), listener, signal).unwrap();
+    let (trigger, signal) = engine::shutdown::channel();
+    let (addr, server) = seqrd::app::serve_on(stack.engine.clone(), &stack.config, listener, signal).unwrap();
     // sendInvoice is held up inside SEQR far beyond the request timeout (and well within the SEQR client's).
     let sim = stack.sim.as_ref().unwrap();
     sim.add_fault(crate::common::held("sendInvoice", 1500));

@@ -10,6 +10,7 @@ mod common;
 mod crash;
 mod event_schemas;
 mod http_limits;
+mod layout;
 mod relay;
 #[path = "support/sample_events.rs"]
 mod sample_events;

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use amqp::{AmqpFeed, PublishError};
+use engine::{Relay, RelayError};
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicConsumeOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, Consumer};
-use seqrd::amqp::PublishError;
-use seqrd::relay::{Relay, RelayError};
 use serde_json::Value;
 use sqlx::PgPool;
 use store_pg::{AppendRequest, Checkpoint, EventScope, EventStore, Metadata, NewEvent, StoredEvent};
@@ -55,7 +55,7 @@ impl Feed {
         let connection = Connection::connect(&amqp_url(), ConnectionProperties::default()).await?;
         let channel = connection.create_channel().await?;
         let exchange = format!("seqrd.test.relay.{}", Uuid::now_v7().simple());
-        seqrd::amqp::declare_exchange(&channel, &exchange).await?;
+        amqp::declare_exchange(&channel, &exchange).await?;
         Ok(Feed { connection, channel, exchange })
     }
 
@@ -231,7 +231,7 @@ fn last_checkpoint(events: &[StoredEvent]) -> Checkpoint {
 }
 
 /// Drives the relay until its checkpoint reaches `target`; returns how many events were published.
-async fn relay_until(relay: &mut Relay, target: Checkpoint) -> anyhow::Result<usize> {
+async fn relay_until(relay: &mut Relay<AmqpFeed>, target: Checkpoint) -> anyhow::Result<usize> {
     Ok(relay.catch_up_to(target, Duration::from_secs(30)).await?)
 }
 
@@ -346,7 +346,7 @@ async fn every_event_arrives_once_in_order_with_its_properties(pool: PgPool) -> 
     let events = append_invoices(&store, &invoices, 2).await?;
     assert_eq!(events.len(), 3 * 14);
 
-    let mut relay = Relay::new(store.clone(), &amqp_url(), &feed.exchange, "relay").with_batch_size(5);
+    let mut relay = Relay::new(store.clone(), AmqpFeed::new(&amqp_url(), &feed.exchange), "relay").with_batch_size(5);
     assert_eq!(relay.checkpoint().await?, Checkpoint::START);
     let published = relay_until(&mut relay, last_checkpoint(&events)).await?;
     assert_eq!(published, events.len(), "each event is published once");
@@ -404,9 +404,8 @@ async fn rabbitmq_outage_keeps_the_checkpoint_and_the_relay_catches_up(pool: PgP
 
     // Before the outage: the first 6 events of each invoice go through the proxy.
     let before = append_round_robin(&store, &invoices, samples, 2).await?;
-    let mut relay = Relay::new(store.clone(), &proxied_url, &feed.exchange, "relay")
-        .with_batch_size(4)
-        .with_confirm_timeout(Duration::from_secs(1));
+    let feed_out = AmqpFeed::new(&proxied_url, &feed.exchange).with_confirm_timeout(Duration::from_secs(1));
+    let mut relay = Relay::new(store.clone(), feed_out, "relay").with_batch_size(4);
     relay_until(&mut relay, last_checkpoint(&before)).await?;
     let checkpoint = relay.checkpoint().await?;
     assert_eq!(checkpoint, last_checkpoint(&before));
@@ -464,7 +463,7 @@ async fn a_new_relay_resumes_from_the_stored_checkpoint(pool: PgPool) -> anyhow:
     let invoices = [(Uuid::now_v7(), scope("acme", "store_7")?), (Uuid::now_v7(), scope("other", "store_1")?)];
     let events = append_invoices(&store, &invoices, 3).await?;
 
-    let mut first = Relay::new(store.clone(), &amqp_url(), &feed.exchange, "relay").with_batch_size(6);
+    let mut first = Relay::new(store.clone(), AmqpFeed::new(&amqp_url(), &feed.exchange), "relay").with_batch_size(6);
     let mut published_first = 0;
     for _ in 0..2 {
         published_first += first.relay_once().await?;
@@ -472,7 +471,7 @@ async fn a_new_relay_resumes_from_the_stored_checkpoint(pool: PgPool) -> anyhow:
     let stopped_at = first.checkpoint().await?;
     drop(first);
 
-    let mut second = Relay::new(store.clone(), &amqp_url(), &feed.exchange, "relay").with_batch_size(6);
+    let mut second = Relay::new(store.clone(), AmqpFeed::new(&amqp_url(), &feed.exchange), "relay").with_batch_size(6);
     assert_eq!(second.checkpoint().await?, stopped_at, "the checkpoint is durable");
     let published_second = relay_until(&mut second, last_checkpoint(&events)).await?;
     assert_eq!(published_first + published_second, events.len(), "no confirmed event is published again");
@@ -484,13 +483,15 @@ async fn a_new_relay_resumes_from_the_stored_checkpoint(pool: PgPool) -> anyhow:
     assert_eq!(accepted_versions(&received), expected_versions(&events));
 
     // A relay under another name has its own checkpoint and starts from the beginning.
-    let other = Relay::new(store, &amqp_url(), &feed.exchange, "relay-2");
+    let other = Relay::new(store, AmqpFeed::new(&amqp_url(), &feed.exchange), "relay-2");
     assert_eq!(other.checkpoint().await?, Checkpoint::START);
     feed.delete().await
 }
 
 /// Runs `relay.run` on a task until the returned sender fires (or is dropped).
-fn spawn_run(mut relay: Relay) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), RelayError>>) {
+fn spawn_run(
+    mut relay: Relay<AmqpFeed>,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), RelayError<PublishError>>>) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         relay
@@ -507,7 +508,7 @@ async fn in_a_fleet_one_relay_publishes_and_another_takes_over(pool: PgPool) -> 
     let store = EventStore::new(pool);
     let feed = Feed::new().await?;
     let mut consumer = feed.consume("#").await?;
-    let relay = || Relay::new(store.clone(), &amqp_url(), &feed.exchange, "relay").with_batch_size(5);
+    let relay = || Relay::new(store.clone(), AmqpFeed::new(&amqp_url(), &feed.exchange), "relay").with_batch_size(5);
     let (stop_a, a) = spawn_run(relay());
     let (stop_b, b) = spawn_run(relay());
 
@@ -532,7 +533,8 @@ async fn in_a_fleet_one_relay_publishes_and_another_takes_over(pool: PgPool) -> 
     let _ = stop_b.send(());
     b.await??;
     let all: Vec<StoredEvent> = first.iter().chain(&second).cloned().collect();
-    let checkpoint = Relay::new(store.clone(), &amqp_url(), &feed.exchange, "relay").checkpoint().await?;
+    let checkpoint =
+        Relay::new(store.clone(), AmqpFeed::new(&amqp_url(), &feed.exchange), "relay").checkpoint().await?;
     assert_eq!(checkpoint, last_checkpoint(&all));
     feed.delete().await
 }

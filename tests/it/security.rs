@@ -5,15 +5,14 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
-use seqr_sim::SimConfig;
-use seqrd::{
-    api::auth,
-    config::Config,
+use devstack::{
     demo::invoice,
-    outbound::{MerchantUrlPolicy, OutboundError},
     stack::{SeqrTarget, Stack},
 };
+use engine::{MerchantUrlPolicy, OutboundError};
+use reqwest::Method;
+use seqr_sim::SimConfig;
+use seqrd::config::Config;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -39,8 +38,8 @@ fn issue_body(terminal: &str, total: &str) -> Value {
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
 async fn an_idempotency_key_replay_never_crosses_api_keys(pool: PgPool) {
     let stack = start(config(), pool.clone()).await;
-    let stockholm = auth::create_api_key(&pool, "t1", Some(&["stockholm".to_owned()])).await.unwrap();
-    let goteborg = auth::create_api_key(&pool, "t1", Some(&["goteborg".to_owned()])).await.unwrap();
+    let stockholm = stack.engine.create_api_key("t1", Some(&["stockholm".to_owned()])).await.unwrap();
+    let goteborg = stack.engine.create_api_key("t1", Some(&["goteborg".to_owned()])).await.unwrap();
 
     // Göteborg's register issues an invoice and cancels it, each with an Idempotency-Key.
     let body = issue_body("till-2", "10.00");
@@ -206,7 +205,7 @@ async fn merchant_urls_never_reach_internal_addresses(pool: PgPool) {
     stack.shutdown().await;
 
     // A merchant endpoint on loopback, reached by a name: refused at send time, after DNS resolution.
-    let (shop, mut inbox) = seqrd::stack::merchant_endpoint().await.unwrap();
+    let (shop, mut inbox) = devstack::stack::merchant_endpoint().await.unwrap();
     let port = shop.rsplit(':').next().unwrap().to_owned();
     let by_name = format!("http://localhost:{port}/notify");
     let http_only = MerchantUrlPolicy { allow_http: true, allow_private: false };
@@ -220,7 +219,7 @@ async fn merchant_urls_never_reach_internal_addresses(pool: PgPool) {
         .await
         .unwrap_or_else(|e| panic!("this test needs the host name {host:?} to resolve (/etc/hosts): {e}"))
         .collect();
-    assert!(resolved.iter().all(|a| !seqrd::outbound::is_public(a.ip())), "{host} resolves to {resolved:?}");
+    assert!(resolved.iter().all(|a| !engine::is_public(a.ip())), "{host} resolves to {resolved:?}");
     let by_host_name = format!("http://{host}:{port}/notify");
     http_only.check(&by_host_name).expect("the URL alone looks public");
     let refused = http_only.post_empty(&client, &by_host_name).await.unwrap_err();
@@ -324,7 +323,7 @@ async fn a_notification_token_brings_a_poll_forward_at_most_once_per_interval(po
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
 async fn every_error_answers_in_the_json_error_shape(pool: PgPool) {
     let stack = start(config(), pool.clone()).await;
-    let big = "x".repeat(seqrd::api::MAX_BODY_BYTES + 1);
+    let big = "x".repeat(http_api::MAX_BODY_BYTES + 1);
     let cases: Vec<(Method, String, Option<String>, u16, &str)> = vec![
         (Method::GET, "/v1/invoices/not-a-uuid".to_owned(), None, 400, "invalid_path"),
         (Method::POST, "/v1/invoices/not-a-uuid/cancel".to_owned(), Some("{}".to_owned()), 400, "invalid_path"),
@@ -400,10 +399,10 @@ async fn an_unreachable_database_is_answered_503_with_retry_after(pool: PgPool) 
         .acquire_timeout(Duration::from_secs(1))
         .connect_lazy("postgres://seqrd@127.0.0.1:1/seqrd")
         .unwrap();
-    let service = seqrd::app::build_service((*stack.service.config).clone(), dead).await.unwrap();
+    let engine = seqrd::app::build_engine(&stack.config, dead).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (trigger, signal) = seqrd::shutdown::channel();
-    let (addr, _) = seqrd::app::serve_on(service, listener, signal).unwrap();
+    let (trigger, signal) = engine::shutdown::channel();
+    let (addr, _) = seqrd::app::serve_on(engine, &stack.config, listener, signal).unwrap();
     let url = format!("http://{addr}/v1/invoices/{}", Uuid::now_v7());
     let response = stack.http.get(&url).bearer_auth(&stack.key).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 503);
@@ -428,11 +427,11 @@ async fn readiness_reports_the_database_and_each_subscriptions_lag(pool: PgPool)
     let (status, _) = stack.post("/v1/invoices", &issue_body("till-1", "2.00")).await.unwrap();
     assert_eq!(status, 201);
     let projection = store_pg::Subscription::new(
-        stack.service.engine.store().clone(),
+        stack.engine.store().clone(),
         store_pg::InvoiceProjection,
         store_pg::SubscriptionConfig::new(1000, Duration::from_secs(3600)),
     );
-    let head = stack.service.engine.store().head().await.unwrap();
+    let head = stack.engine.store().head().await.unwrap();
     projection.catch_up_to(head).await.unwrap();
     let lag = |report: &Value| report["subscriptions"][0]["lag_events"].as_i64().unwrap();
     let (status, report) = stack.call(Method::GET, "/health/ready", None, None).await.unwrap();

@@ -4,6 +4,12 @@
 
 use std::time::Duration;
 
+use amqp::AmqpFeed;
+use devstack::{
+    demo::invoice,
+    stack::{SeqrTarget, Stack},
+};
+use engine::{Poller, Relay};
 use futures::StreamExt;
 use lapin::{
     options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
@@ -12,13 +18,7 @@ use lapin::{
 };
 use reqwest::Method;
 use seqr_sim::{faults::FaultAction, SimConfig};
-use seqrd::{
-    config::RawConfig,
-    demo::invoice,
-    poller::Poller,
-    relay::Relay,
-    stack::{SeqrTarget, Stack},
-};
+use seqrd::config::RawConfig;
 use serde_json::{json, Value};
 
 use crate::common::{config, fault, held};
@@ -52,11 +52,10 @@ async fn issue_paid(stack: &Stack, total: &str) -> String {
 /// An exclusive queue on the stack's feed exchange, bound with `binding`; returns the connection (keep it), the
 /// channel and the queue's name.
 async fn feed_queue(stack: &Stack, binding: &str) -> (Connection, lapin::Channel, String) {
-    let connection =
-        Connection::connect(&stack.service.config.amqp_url, ConnectionProperties::default()).await.unwrap();
+    let connection = Connection::connect(&stack.config.amqp_url, ConnectionProperties::default()).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
-    let exchange = &stack.service.config.exchange;
-    seqrd::amqp::declare_exchange(&channel, exchange).await.unwrap();
+    let exchange = &stack.config.exchange;
+    amqp::declare_exchange(&channel, exchange).await.unwrap();
     let queue = channel
         .queue_declare(
             "",
@@ -73,8 +72,8 @@ async fn feed_queue(stack: &Stack, binding: &str) -> (Connection, lapin::Channel
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
 async fn general_payment_reaches_rabbitmq_in_order(pool: PgPool) {
     let stack = stack(pool, "t1").await;
-    let amqp_url = stack.service.config.amqp_url.clone();
-    let exchange = stack.service.config.exchange.clone();
+    let amqp_url = stack.config.amqp_url.clone();
+    let exchange = stack.config.exchange.clone();
     // Bound to one store only: the other store's events must not arrive.
     let (_connection, channel, queue) = feed_queue(&stack, "t1.north.#").await;
 
@@ -85,8 +84,8 @@ async fn general_payment_reaches_rabbitmq_in_order(pool: PgPool) {
         .unwrap();
     assert_eq!(status, 201, "{other}");
 
-    let mut relay = Relay::new(stack.service.engine.store().clone(), &amqp_url, &exchange, "relay");
-    let head = stack.service.engine.store().head().await.unwrap();
+    let mut relay = Relay::new(stack.engine.store().clone(), AmqpFeed::new(&amqp_url, &exchange), "relay");
+    let head = stack.engine.store().head().await.unwrap();
     let relayed = relay.catch_up_to(head, Duration::from_secs(30)).await.unwrap();
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&stack.pool).await.unwrap();
     assert_eq!(relayed as i64, total, "every event relayed once");
@@ -95,7 +94,7 @@ async fn general_payment_reaches_rabbitmq_in_order(pool: PgPool) {
         .basic_consume(&queue, "t", BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
         .await
         .unwrap();
-    let stored = stack.service.engine.store().read_stream(id.parse().unwrap()).await.unwrap();
+    let stored = stack.engine.store().read_stream(id.parse().unwrap()).await.unwrap();
     let mut received = Vec::new();
     while received.len() < stored.len() {
         let delivery =
@@ -170,8 +169,8 @@ async fn idempotency_key_semantics(pool: PgPool) {
 async fn tenants_are_isolated_and_bad_input_is_typed(pool: PgPool) {
     let stack = stack(pool.clone(), "t1").await;
     let id = issue_paid(&stack, "20.00").await;
-    seqrd::api::auth::ensure_tenant(&pool, "t2", "other").await.unwrap();
-    let other = seqrd::api::auth::create_api_key(&pool, "t2", None).await.unwrap();
+    store_pg::access::ensure_tenant(&pool, "t2", "other").await.unwrap();
+    let other = stack.engine.create_api_key("t2", None).await.unwrap();
     let (status, body) = stack.call_as(&other, Method::GET, &format!("/v1/invoices/{id}"), None, None).await.unwrap();
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
     let refund = json!({"amount": {"amount": "1.00", "currency": "SEK"}});
@@ -182,7 +181,7 @@ async fn tenants_are_isolated_and_bad_input_is_typed(pool: PgPool) {
         stack.call_as(&other, Method::GET, &format!("/v1/invoices/{id}/events"), None, None).await.unwrap();
     assert_eq!(status, 404);
     // A key for one store cannot issue at another store's register.
-    let north = seqrd::api::auth::create_api_key(&pool, "t1", Some(&["north".to_owned()])).await.unwrap();
+    let north = stack.engine.create_api_key("t1", Some(&["north".to_owned()])).await.unwrap();
     let body =
         json!({"terminal_id": "till-2", "invoice": invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "1.00", json!({}))});
     let (status, e) = stack.call_as(&north, Method::POST, "/v1/invoices", Some(&body), None).await.unwrap();
@@ -223,7 +222,7 @@ async fn tenants_are_isolated_and_bad_input_is_typed(pool: PgPool) {
     assert_eq!((status, e["error"]["code"].as_str()), (409, Some("invoice_not_reserved")));
     let (status, _) = stack.call_as("sk_wrong", Method::GET, &format!("/v1/invoices/{id}"), None, None).await.unwrap();
     assert_eq!(status, 401);
-    let huge = "x".repeat(seqrd::api::MAX_BODY_BYTES + 1);
+    let huge = "x".repeat(http_api::MAX_BODY_BYTES + 1);
     let raw = stack
         .http
         .post(format!("{}/v1/invoices", stack.api))
@@ -337,8 +336,8 @@ async fn two_instances_share_polling_and_take_over_expired_leases(pool: PgPool) 
         ids.push(view["id"].as_str().unwrap().parse::<Uuid>().unwrap());
     }
     sqlx::query("UPDATE poll_jobs SET due_at = now()").execute(&pool).await.unwrap();
-    let a = Poller::new(stack.service.clone(), "instance-a");
-    let b = Poller::new(stack.service.clone(), "instance-b");
+    let a = Poller::new(stack.engine.clone(), "instance-a");
+    let b = Poller::new(stack.engine.clone(), "instance-b");
     let (ra, rb) = tokio::join!(a.poll_once(), b.poll_once());
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     let mut all: Vec<Uuid> = ra.invoices.iter().chain(&rb.invoices).copied().collect();
@@ -355,7 +354,7 @@ async fn two_instances_share_polling_and_take_over_expired_leases(pool: PgPool) 
 
     // A crashed instance holds leases that expire; the other carries on.
     sqlx::query("UPDATE poll_jobs SET due_at = now()").execute(&pool).await.unwrap();
-    let dead = seqrd::jobs::lease(&pool, "crashed", 100, Duration::from_secs(30)).await.unwrap();
+    let dead = store_pg::jobs::lease(&pool, "crashed", 100, Duration::from_secs(30)).await.unwrap();
     assert_eq!(dead.len(), 2);
     assert_eq!(b.poll_once().await.unwrap().attended, 0, "live leases are respected");
     // Time passes: the crashed instance's leases run out.
@@ -372,7 +371,7 @@ async fn two_instances_share_polling_and_take_over_expired_leases(pool: PgPool) 
 async fn in_app_notifications_reach_seqrd_and_are_forwarded_to_the_merchant(pool: PgPool) {
     let mut config = config();
     // The merchant's endpoint below listens on loopback over http.
-    config.merchant_urls = seqrd::outbound::MerchantUrlPolicy { allow_http: true, allow_private: true };
+    config.merchant_urls = engine::MerchantUrlPolicy { allow_http: true, allow_private: true };
     // The sim also posts the notification, in the background: each notification may wake the invoice here.
     config.notification_min_interval = Duration::from_millis(1);
     let stack = Stack::start(
@@ -384,7 +383,7 @@ async fn in_app_notifications_reach_seqrd_and_are_forwarded_to_the_merchant(pool
     )
     .await
     .unwrap();
-    let (shop, mut inbox) = seqrd::stack::merchant_endpoint().await.unwrap();
+    let (shop, mut inbox) = devstack::stack::merchant_endpoint().await.unwrap();
     let body = invoice(
         "IMMEDIATE_DEBIT",
         "NO_ACKNOWLEDGMENT",
@@ -445,11 +444,11 @@ async fn every_seed_flow_end_to_end_with_its_messages_gen_a(pool: PgPool) {
     assert!(sim_payments.iter().any(|a| a == "312.45"), "SEQR took the lower amount: {sim_payments:?}");
     assert!(!sim_payments.iter().any(|a| a == "500.00" || a == "500"), "nothing charged the whole reservation");
     let projection = store_pg::Subscription::new(
-        stack.service.engine.store().clone(),
+        stack.engine.store().clone(),
         store_pg::InvoiceProjection,
         store_pg::SubscriptionConfig::new(1000, Duration::from_secs(3600)),
     );
-    let head = stack.service.engine.store().head().await.unwrap();
+    let head = stack.engine.store().head().await.unwrap();
     projection.catch_up_to(head).await.unwrap();
     let ledger: Vec<String> =
         sqlx::query_scalar("SELECT amount::text FROM ledger WHERE kind = 'payment'").fetch_all(&pool).await.unwrap();
@@ -462,23 +461,23 @@ async fn seed_flows_end_to_end(pool: PgPool, gen_b: bool) -> Stack {
     let mut config = config();
     config.seqr_gen_b = gen_b;
     // The in-app flow's webshop listens on loopback over http.
-    config.merchant_urls = seqrd::outbound::MerchantUrlPolicy { allow_http: true, allow_private: true };
+    config.merchant_urls = engine::MerchantUrlPolicy { allow_http: true, allow_private: true };
     let mut sim = SimConfig::seqr_defaults();
     sim.gen_b = gen_b;
     let stack =
-        Stack::start(config, pool.clone(), SeqrTarget::InProcess(Box::new(sim)), "seeds", seqrd::demo::REGISTERS)
+        Stack::start(config, pool.clone(), SeqrTarget::InProcess(Box::new(sim)), "seeds", devstack::demo::REGISTERS)
             .await
             .unwrap();
-    let amqp_url = stack.service.config.amqp_url.clone();
-    let exchange = stack.service.config.exchange.clone();
+    let amqp_url = stack.config.amqp_url.clone();
+    let exchange = stack.config.exchange.clone();
     let (_connection, channel, queue) = feed_queue(&stack, "seeds.#").await;
 
-    for (name, flow) in seqrd::demo::FLOWS {
+    for (name, flow) in devstack::demo::FLOWS {
         flow(&stack).await.unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
 
-    let mut relay = Relay::new(stack.service.engine.store().clone(), &amqp_url, &exchange, "relay");
-    let head = stack.service.engine.store().head().await.unwrap();
+    let mut relay = Relay::new(stack.engine.store().clone(), AmqpFeed::new(&amqp_url, &exchange), "relay");
+    let head = stack.engine.store().head().await.unwrap();
     relay.catch_up_to(head, Duration::from_secs(30)).await.unwrap();
     let stored: Vec<(Uuid, i64, String)> =
         sqlx::query_as("SELECT stream_id, version, event_type FROM events ORDER BY stream_id, version")
@@ -548,7 +547,7 @@ async fn bad_configuration_and_unreachable_services_fail_start_up_with_a_message
     // Postgres unreachable.
     let mut unreachable = config();
     unreachable.database_url = "postgres://seqrd@127.0.0.1:1/seqrd?sslmode=disable".to_owned();
-    let (_trigger, signal) = seqrd::shutdown::channel();
+    let (_trigger, signal) = engine::shutdown::channel();
     let e = seqrd::app::run(unreachable, &[seqrd::app::Part::Api], signal.clone()).await.unwrap_err();
     assert!(format!("{e:#}").contains("cannot connect to Postgres") && format!("{e:#}").contains("ops/up"), "{e:#}");
 
@@ -569,24 +568,18 @@ async fn a_retried_command_never_sends_the_original_call_again(pool: PgPool) {
     let id = issue_paid(&stack, "40.00").await;
     // A first attempt recorded its refund request under the key, then its process died (no answer recorded).
     let amount = domain::Money::parse("15.00", domain::Currency::parse("SEK").unwrap()).unwrap();
-    let meta = seqrd::engine::metadata("api:test", None);
+    let meta = engine::metadata("api:test", None);
     // The command key the API derives from the caller's API key and its Idempotency-Key.
     let key_id: Uuid = sqlx::query_scalar("SELECT key_id FROM api_keys").fetch_one(&pool).await.unwrap();
     let command_key = format!("http:{key_id}:retry-1");
-    stack
-        .service
-        .engine
-        .execute(domain::InvoiceId(id.parse().unwrap()), &meta, Some(&command_key), |_| {
-            domain::Command::Refund(domain::command::RefundPayment {
-                at: chrono::Utc::now(),
-                call_id: domain::CallId(Uuid::now_v7()),
-                amount,
-                title: None,
-                rows: vec![],
-            })
-        })
-        .await
-        .unwrap();
+    let refund = domain::Command::Refund(domain::command::RefundPayment {
+        at: chrono::Utc::now(),
+        call_id: domain::CallId(Uuid::now_v7()),
+        amount,
+        title: None,
+        rows: vec![],
+    });
+    stack.engine.record(domain::InvoiceId(id.parse().unwrap()), &meta, Some(&command_key), refund).await.unwrap();
     // The client retries with the same key: the request is not sent to SEQR a second time.
     let body = json!({"amount": {"amount": "15.00", "currency": "SEK"}});
     let (status, view) =
@@ -626,7 +619,7 @@ async fn a_part_runs_alone_from_a_config_file_and_stops_cleanly(pool: PgPool) {
     assert!(RawConfig::load(Some(&file), |_| None).is_err(), "unknown keys are refused");
 
     // Only the projectors, until shutdown: they start on their own and stop when told.
-    let (trigger, signal) = seqrd::shutdown::channel();
+    let (trigger, signal) = engine::shutdown::channel();
     let run = tokio::spawn(seqrd::app::run(config, &[seqrd::app::Part::Projectors], signal));
     trigger.fire();
     run.await.unwrap().unwrap();
@@ -646,19 +639,19 @@ async fn the_seqr_rate_budget_is_shared_by_the_live_instances(pool: PgPool) {
     )
     .await
     .unwrap();
-    let a = Poller::new(stack.service.clone(), "instance-a");
-    let b = Poller::new(stack.service.clone(), "instance-b");
+    let a = Poller::new(stack.engine.clone(), "instance-a");
+    let b = Poller::new(stack.engine.clone(), "instance-b");
     assert_eq!(a.heartbeat().await.unwrap(), 1);
-    assert_eq!(stack.service.rate.per_second(), 100);
+    assert_eq!(stack.engine.seqr_rate_per_second(), 100);
     assert_eq!(b.heartbeat().await.unwrap(), 2);
-    assert_eq!(stack.service.rate.per_second(), 50, "two live instances share the fleet budget");
+    assert_eq!(stack.engine.seqr_rate_per_second(), 50, "two live instances share the fleet budget");
     // An instance that stopped beating no longer counts.
     sqlx::query("UPDATE instances SET seen_at = now() - interval '1 minute' WHERE instance_id = 'instance-a'")
         .execute(&pool)
         .await
         .unwrap();
     assert_eq!(b.heartbeat().await.unwrap(), 1);
-    assert_eq!(stack.service.rate.per_second(), 100);
+    assert_eq!(stack.engine.seqr_rate_per_second(), 100);
     stack.shutdown().await;
 }
 
@@ -672,22 +665,16 @@ async fn the_worker_enforces_the_reservation_deadline(pool: PgPool) {
     let id: Uuid = view["id"].as_str().unwrap().parse().unwrap();
     stack.phone("pay", &json!({"code": view["invoice_reference"], "shopper": "s1"})).await.unwrap();
     // The reservation was seen 700 s ago (its deadline, 600 s after that, has passed): recorded as that observation.
-    let meta = seqrd::engine::metadata("test", None);
+    let meta = engine::metadata("test", None);
     let seen = chrono::Utc::now() - chrono::Duration::seconds(700);
-    stack
-        .service
-        .engine
-        .execute(domain::InvoiceId(id), &meta, None, |_| {
-            domain::Command::ObserveStatus(domain::command::ObserveStatus {
-                at: seen,
-                status: domain::SeqrStatus::Reserved,
-                invoice_version: 2,
-                customer_tokens: vec![],
-                payment: None,
-            })
-        })
-        .await
-        .unwrap();
+    let observed = domain::Command::ObserveStatus(domain::command::ObserveStatus {
+        at: seen,
+        status: domain::SeqrStatus::Reserved,
+        invoice_version: 2,
+        customer_tokens: vec![],
+        payment: None,
+    });
+    stack.engine.record(domain::InvoiceId(id), &meta, None, observed).await.unwrap();
     stack.poll(id).await.unwrap();
     let view = stack.get(&format!("/v1/invoices/{id}")).await.unwrap();
     assert_eq!(view["status"], "expired", "{view}");
@@ -786,12 +773,12 @@ async fn workers_stop_at_shutdown_whatever_the_backlog(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap();
-    let (trigger, signal) = seqrd::shutdown::channel();
+    let (trigger, signal) = engine::shutdown::channel();
     trigger.fire();
-    let poller = Poller::new(stack.service.clone(), "draining".to_owned());
+    let poller = Poller::new(stack.engine.clone(), "draining".to_owned());
     tokio::time::timeout(Duration::from_secs(60), poller.run(signal)).await.expect("run returns").unwrap();
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM poll_jobs").fetch_one(&pool).await.unwrap();
-    assert!(left >= 3000 - i64::from(stack.service.config.poll.batch), "the backlog was worked off first: {left} left");
+    assert!(left >= 3000 - i64::from(stack.config.poll.batch), "the backlog was worked off first: {left} left");
     let leased: i64 = sqlx::query_scalar("SELECT count(*) FROM poll_jobs WHERE lease_owner IS NOT NULL")
         .fetch_one(&pool)
         .await

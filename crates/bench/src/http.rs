@@ -7,11 +7,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use seqrd::{
-    config::RawConfig,
+use devstack::{
     demo::invoice,
     stack::{self, SeqrTarget, Stack},
 };
+use seqrd::config::RawConfig;
 use serde_json::json;
 
 pub(crate) async fn run() -> anyhow::Result<()> {

@@ -8,14 +8,12 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use seqrd::{
-    config::RawConfig,
+use devstack::{
     demo::invoice,
-    poller::Poller,
-    secret::Secret,
     stack::{self, SeqrTarget, Stack},
-    terminals::{self, TerminalSpec},
 };
+use engine::{Poller, Secret, TerminalSpec};
+use seqrd::config::RawConfig;
 use serde_json::json;
 
 use crate::http::env_or;
@@ -64,7 +62,9 @@ async fn measure(
         store_id: "web".into(),
         terminal_id: "web-1".into(),
     };
-    terminals::add(&pool, &spec, seqr_sim::DEFAULT_TERMINAL_ID, &Secret::new(seqr_sim::DEFAULT_TERMINAL_PASSWORD))
+    stack
+        .engine
+        .add_terminal(&spec, seqr_sim::DEFAULT_TERMINAL_ID, &Secret::new(seqr_sim::DEFAULT_TERMINAL_PASSWORD))
         .await?;
     for _ in 0..invoices {
         let (status, body) = stack
@@ -74,7 +74,7 @@ async fn measure(
     }
     // First round observes ISSUED once per invoice (a write); from then on nothing changes.
     sqlx::query("UPDATE poll_jobs SET due_at = now()").execute(&pool).await?;
-    let poller = Poller::new(stack.service.clone(), "bench");
+    let poller = Poller::new(stack.engine.clone(), "bench");
     while poller.poll_once().await?.attended > 0 {}
     let before: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await?;
     let deadline = Instant::now() + Duration::from_secs(secs);

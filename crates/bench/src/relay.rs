@@ -13,14 +13,14 @@
 
 use std::time::{Duration, Instant};
 
+use amqp::{AmqpFeed, FeedMessage, Publisher};
 use anyhow::Context as _;
+use engine::{FeedEvent, Relay};
 use lapin::options::{
     ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties};
-use seqrd::amqp::{FeedMessage, Publisher};
-use seqrd::relay::Relay;
 use serde_json::json;
 use sqlx::PgPool;
 use store_pg::{AppendRequest, Checkpoint, EventScope, EventStore, Metadata, NewEvent};
@@ -77,7 +77,8 @@ async fn measure(
     // The raw messages, built before any clock starts.
     let stored = store.read_all_after(Checkpoint::START, events as i64 + 1).await?;
     anyhow::ensure!(stored.len() == events, "read back {} of {events} events", stored.len());
-    let messages: Vec<FeedMessage<'_>> = stored.iter().map(FeedMessage::from_stored).collect();
+    let feed: Vec<FeedEvent<'_>> = stored.iter().map(FeedEvent::of).collect();
+    let messages: Vec<FeedMessage<'_>> = feed.iter().map(FeedMessage::from).collect();
     let body = serde_json::to_vec(&messages[0])?.len();
 
     let mut best_relay = Duration::MAX;
@@ -113,7 +114,8 @@ async fn relay(
     events: usize,
 ) -> anyhow::Result<Duration> {
     sqlx::query("DELETE FROM subscriptions WHERE name = 'relay'").execute(pool).await?;
-    let mut relay = Relay::new(store.clone(), amqp_url, &broker.exchange, "relay").with_batch_size(WINDOW);
+    let mut relay =
+        Relay::new(store.clone(), AmqpFeed::new(amqp_url, &broker.exchange), "relay").with_batch_size(WINDOW);
     let start = Instant::now();
     let mut published = 0;
     while published < events {
@@ -203,7 +205,7 @@ impl Broker {
         let connection = Connection::connect(url, ConnectionProperties::default()).await?;
         let channel = connection.create_channel().await?;
         let name = format!("seqrd.bench.relay.{}", std::process::id());
-        seqrd::amqp::declare_exchange(&channel, &name).await?;
+        amqp::declare_exchange(&channel, &name).await?;
         let mut args = FieldTable::default();
         args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
         channel

@@ -183,4 +183,8 @@ pub struct CallRecord {
     /// The money it moves or fixes (commit amount, refund amount), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<Money>,
+    /// SEQR's result code and description, when SEQR refused the call (kept in the state, never serialized).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub rejection: Option<(i32, String)>,
 }

@@ -32,7 +32,7 @@ pub use invoice::{
     ReceiptType, SeqrStatus, TokenStatus, UrlError,
 };
 pub use money::{Currency, Money, MoneyError};
-pub use rejection::Rejection;
+pub use rejection::{Rejection, RejectionClass};
 pub use state::{evolve, fold, EvolveError, InvoiceState, InvoiceStatus};
 
 #[cfg(test)]

@@ -287,6 +287,58 @@ impl Rejection {
             Rejection::RowsDoNotAddUp { .. } => "rows_do_not_add_up",
         }
     }
+    /// What kind of refusal this is: every rejection is classified here, with no default, so a new one must be
+    /// placed (an adapter maps the class, never the code).
+    pub fn class(&self) -> RejectionClass {
+        match self {
+            Rejection::InvoiceNotFound => RejectionClass::NotFound,
+            Rejection::AlreadyIssued => RejectionClass::Conflict,
+            Rejection::InvoiceNotRegistered { .. } => RejectionClass::Conflict,
+            Rejection::InvoiceClosed { .. } => RejectionClass::Conflict,
+            Rejection::InvoiceAlreadyPaid => RejectionClass::Conflict,
+            Rejection::InvoiceNotReserved { .. } => RejectionClass::Conflict,
+            Rejection::InvoiceNotPaid { .. } => RejectionClass::Conflict,
+            Rejection::RefundExceedsPaid { .. } => RejectionClass::Invalid,
+            Rejection::CommitExceedsReservation { .. } => RejectionClass::Invalid,
+            Rejection::AmountExceedsReservation { .. } => RejectionClass::Invalid,
+            Rejection::CurrencyMismatch { .. } => RejectionClass::Invalid,
+            Rejection::InvalidAmount { .. } => RejectionClass::Invalid,
+            Rejection::InvalidCurrency(_) => RejectionClass::Invalid,
+            Rejection::InvalidId(_) => RejectionClass::Invalid,
+            Rejection::InvalidQuantity(_) => RejectionClass::Invalid,
+            Rejection::InvalidUrl(_) => RejectionClass::Invalid,
+            Rejection::MissingCommitTimeout => RejectionClass::Invalid,
+            Rejection::InvalidTokenStatus { .. } => RejectionClass::Invalid,
+            Rejection::CallInFlight { .. } => RejectionClass::Conflict,
+            Rejection::UnknownCall(_) => RejectionClass::Invalid,
+            Rejection::CallAlreadySettled { .. } => RejectionClass::Conflict,
+            Rejection::CallOutcomeUnknown(_) => RejectionClass::Conflict,
+            Rejection::CallNotUnknown(_) => RejectionClass::Conflict,
+            Rejection::OutcomeMismatch { .. } => RejectionClass::Invalid,
+            Rejection::StatusRegression { .. } => RejectionClass::Conflict,
+            Rejection::InvalidVersion(_) => RejectionClass::Invalid,
+            Rejection::MissingPaymentDetails => RejectionClass::Invalid,
+            Rejection::ReservationNotExpired { .. } => RejectionClass::Conflict,
+            Rejection::NoReservationDeadline => RejectionClass::Conflict,
+            Rejection::UnknownErsReference(_) => RejectionClass::Invalid,
+            Rejection::CommitAmountNotTotal { .. } => RejectionClass::Invalid,
+            Rejection::InvalidText { .. } => RejectionClass::Invalid,
+            Rejection::TooManyItems { .. } => RejectionClass::Invalid,
+            Rejection::RowDoesNotAddUp { .. } => RejectionClass::Invalid,
+            Rejection::RowsDoNotAddUp { .. } => RejectionClass::Invalid,
+        }
+    }
+}
+
+/// The kind of a [`Rejection`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionClass {
+    /// The invoice does not exist.
+    NotFound,
+    /// The invoice's state does not allow the command now.
+    Conflict,
+    /// The command can never be accepted as it is.
+    Invalid,
 }
 
 impl From<MoneyError> for Rejection {

@@ -209,6 +209,7 @@ impl InvoiceState {
                 requested_at: event.at(),
                 state: CallState::Requested,
                 amount: request.amount(),
+                rejection: None,
             };
             self.calls.insert(call_id, (record, request));
             return Ok(());
@@ -263,6 +264,9 @@ impl InvoiceState {
             Event::CallRejected(e) => {
                 self.settle(e.call_id, "call_rejected", false)?;
                 self.set_call_state(e.call_id, CallState::Rejected);
+                if let Some((record, _)) = self.calls.get_mut(&e.call_id) {
+                    record.rejection = Some((e.result_code, e.description.clone()));
+                }
                 self.not_done(e.call_id);
                 Ok(())
             }

@@ -9,6 +9,9 @@ use std::{net::SocketAddr, path::Path, time::Duration};
 use serde::Deserialize;
 use url::Url;
 
+pub use engine::PollConfig;
+pub use http_api::HttpLimits;
+
 use crate::app::Part;
 
 /// Where a setting comes from, for error messages.
@@ -38,7 +41,7 @@ pub struct Config {
     /// RabbitMQ exchange that receives every event.
     pub exchange: String,
     /// Which merchant URLs (an invoice's own notificationUrl) seqrd may send requests to.
-    pub merchant_urls: crate::outbound::MerchantUrlPolicy,
+    pub merchant_urls: engine::MerchantUrlPolicy,
     /// Shortest time between two SEQR notifications that bring an invoice's poll forward.
     pub notification_min_interval: Duration,
     /// SEQR reverses a PAID payment whose status is not fetched within this time (PROTOCOL.md §7: 20 s). Leases and
@@ -83,13 +86,13 @@ impl DbPools {
     }
 }
 
-/// Connections a part holds for `LISTEN` (sqlx's `PgListener::connect_with` takes one from the part's pool and
-/// keeps it): the workers (`seqrd_poll`, `Poller::run`), the projectors and the active relay (`seqrd_events`,
+/// Connections a part holds for `LISTEN` (a listener takes one from the part's pool and keeps it): the API
+/// (`seqrd_terminals`, dropping cached register credentials, `Engine::watch_terminals`), the workers
+/// (`seqrd_poll` and `seqrd_terminals`, `Poller::run`), the projectors and the active relay (`seqrd_events`,
 /// `Subscription::run`, `Relay::lead`).
 pub fn db_listen_connections(part: Part) -> u32 {
     match part {
-        Part::Api => 0,
-        Part::Workers | Part::Projectors | Part::Relay => 1,
+        Part::Api | Part::Workers | Part::Projectors | Part::Relay => 1,
     }
 }
 
@@ -104,6 +107,17 @@ pub fn db_lock_connections(part: Part) -> u32 {
 }
 
 impl Config {
+    /// What the engine needs of the configuration.
+    pub fn engine_settings(&self) -> engine::Settings {
+        engine::Settings {
+            public_url: self.public_url.clone(),
+            seqr_gen_b: self.seqr_gen_b,
+            poll: self.poll.clone(),
+            merchant_urls: self.merchant_urls,
+            notification_min_interval: self.notification_min_interval,
+        }
+    }
+
     /// The most connections the pool of `part` opens: its queries plus its LISTEN connection, which sqlx takes
     /// from the same pool.
     pub fn db_pool_size(&self, part: Part) -> u32 {
@@ -119,37 +133,6 @@ impl Config {
             .map(|part| self.db_pool_size(part) + db_lock_connections(part))
             .sum()
     }
-}
-
-/// Limits of the HTTP server (see `app::serve_on` for how each is enforced).
-#[derive(Clone, Debug)]
-pub struct HttpLimits {
-    /// The whole request head must arrive within this, counted from the connection's accept or from the first
-    /// byte of a request on a kept-alive connection.
-    pub header_timeout: Duration,
-    /// The whole request body must arrive within this, counted from the end of its head.
-    pub body_timeout: Duration,
-    /// A kept-alive connection with no request in flight is closed after this.
-    pub idle_timeout: Duration,
-    /// A handler still running after this is answered 503 `request_timeout` (and left to finish its work).
-    pub request_timeout: Duration,
-    /// Most connections served at once; more wait in the kernel's listen backlog until one closes.
-    pub max_connections: usize,
-}
-
-/// How invoices are polled.
-#[derive(Clone, Debug)]
-pub struct PollConfig {
-    /// Interval while the shopper is at the register (ISSUED, PENDING_ISSUER_ACKNOWLEDGE).
-    pub active_interval: Duration,
-    /// First interval for a reservation; it doubles up to `max_interval`.
-    pub reserved_interval: Duration,
-    /// Longest interval between two polls of an open invoice.
-    pub max_interval: Duration,
-    /// How long a worker owns a leased invoice before another process may take it.
-    pub lease: Duration,
-    /// Invoices leased per round trip.
-    pub batch: u32,
 }
 
 /// A configuration error: which setting, and what is wrong with it.
@@ -361,7 +344,7 @@ impl RawConfig {
             poll,
             seqr_rate_limit,
             exchange: self.exchange.unwrap_or_else(|| "seqrd.events".to_owned()),
-            merchant_urls: crate::outbound::MerchantUrlPolicy {
+            merchant_urls: engine::MerchantUrlPolicy {
                 allow_http: self.merchant_url_allow_http.unwrap_or(false),
                 allow_private: self.merchant_url_allow_private.unwrap_or(false),
             },

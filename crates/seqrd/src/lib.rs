@@ -1,21 +1,7 @@
-//! seqrd: the service. HTTP command API, SEQR orchestration, status workers, projections and the RabbitMQ relay.
+//! seqrd: the process. Configuration, start-up checks, the wiring of the parts (HTTP API, status workers,
+//! projectors, the RabbitMQ relay) onto their own pools, logging and shutdown. What the parts do is in `engine`,
+//! `http-api`, `amqp` and `store-pg`.
 
-pub mod amqp;
-pub mod api;
 pub mod app;
 pub mod config;
-pub mod demo;
-pub mod engine;
-pub mod jobs;
-pub mod locks;
-pub mod outbound;
-pub mod poller;
-pub mod rate;
-pub mod relay;
-pub mod secret;
-pub mod seqr;
-pub mod service;
-pub mod shutdown;
-pub mod stack;
 pub mod telemetry;
-pub mod terminals;

@@ -4,12 +4,11 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use engine::{shutdown, Secret, TerminalSpec};
 use seqrd::{
-    api::auth,
     app::{self, Part},
     config::{Config, RawConfig},
-    secret::Secret,
-    shutdown, telemetry, terminals,
+    telemetry,
 };
 
 #[derive(Parser)]
@@ -63,7 +62,9 @@ enum Cmd {
         #[arg(long, default_value = "SEQR_TERMINAL_PASSWORD")]
         password_env: String,
     },
-    /// Walk every SEQR flow through the HTTP API against seqr-sim (in-process unless SEQR_URL is set).
+    /// Walk every SEQR flow through the HTTP API against seqr-sim (in-process unless SEQR_URL is set). Runs
+    /// `seqrd-demo` (the `devstack` crate's binary, installed beside this one; the production build leaves the
+    /// simulator out).
     Demo,
 }
 
@@ -108,40 +109,61 @@ async fn try_main() -> anyhow::Result<ExitCode> {
         }
         Cmd::Migrate => {
             let config = config(&cli)?;
-            let pool = sqlx::PgPool::connect(&config.database_url)
-                .await
-                .with_context(|| format!("cannot connect to Postgres ({})", app::redact(&config.database_url)))?;
-            store_pg::MIGRATOR.run(&pool).await.context("migrations failed")?;
+            app::migrate(&config).await?;
         }
         Cmd::TenantAdd { id, name } => {
-            let pool = app::connect_db(&config(&cli)?, 2).await?;
+            let engine = admin_engine(&cli).await?;
             domain::TenantId::parse(id).map_err(|e| anyhow::anyhow!("{e}"))?;
-            auth::ensure_tenant(&pool, id, name.as_deref().unwrap_or(id)).await?;
+            engine.ensure_tenant(id, name.as_deref().unwrap_or(id)).await?;
         }
         Cmd::ApiKeyCreate { tenant, store } => {
-            let pool = app::connect_db(&config(&cli)?, 2).await?;
+            let engine = admin_engine(&cli).await?;
             let stores = (!store.is_empty()).then_some(store.as_slice());
-            let key = auth::create_api_key(&pool, tenant, stores).await.context("is the tenant created?")?;
+            let key = engine.create_api_key(tenant, stores).await.context("is the tenant created?")?;
             println!("{key}");
         }
         Cmd::TerminalAdd { tenant, merchant, store, terminal, seqr_terminal_id, password_env } => {
-            let pool = app::connect_db(&config(&cli)?, 2).await?;
+            let engine = admin_engine(&cli).await?;
             let password = std::env::var(password_env)
                 .with_context(|| format!("set {password_env} to the terminal's SEQR password"))?;
-            let spec = terminals::TerminalSpec {
+            let spec = TerminalSpec {
                 tenant_id: tenant.clone(),
                 merchant_id: merchant.clone(),
                 store_id: store.clone(),
                 terminal_id: terminal.clone(),
             };
-            terminals::add(&pool, &spec, seqr_terminal_id, &Secret::new(password)).await?;
+            engine.add_terminal(&spec, seqr_terminal_id, &Secret::new(password)).await?;
         }
-        Cmd::Demo => {
-            let ok = seqrd::demo::run(config(&cli)?).await?;
-            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
-        }
+        Cmd::Demo => return run_demo(),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An engine on a small pool, for the administrative commands.
+async fn admin_engine(cli: &Cli) -> anyhow::Result<engine::Engine> {
+    let config = config(cli)?;
+    let pool = app::connect_db(&config, 2).await?;
+    app::build_engine(&config, pool)
+}
+
+/// Runs `seqrd-demo` from this binary's directory, with the same arguments and environment.
+fn run_demo() -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find this executable's path")?;
+    let demo = exe.with_file_name(format!("seqrd-demo{}", std::env::consts::EXE_SUFFIX));
+    if !demo.exists() {
+        anyhow::bail!(
+            "the demo is not part of this build: {} is missing (`cargo build -p devstack`, or run `ops/demo`)",
+            demo.display()
+        );
+    }
+    let args: Vec<_> = std::env::args_os().skip(1).filter(|a| a != "demo").collect();
+    let status =
+        std::process::Command::new(&demo).args(args).status().with_context(|| format!("running {}", demo.display()))?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
 }
 
 async fn wait_for_signal() {

@@ -56,6 +56,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether Postgres cannot be reached now (refused, reset, pool timeout, shutting down), as opposed to a fault
+    /// in the request or the code: a caller can tell "retry later" from a bug. The cause decides, never a string.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Db(e) = self else { return false };
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+            // admin_shutdown, crash_shutdown, cannot_connect_now, and the connection exceptions (class 08).
+            sqlx::Error::Database(d) => {
+                d.code().is_some_and(|c| matches!(c.as_ref(), "57P01" | "57P02" | "57P03") || c.starts_with("08"))
+            }
+            _ => false,
+        }
+    }
+
     /// A stable, machine-readable code for the error.
     pub fn code(&self) -> &'static str {
         match self {

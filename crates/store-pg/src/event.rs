@@ -146,6 +146,11 @@ impl Payload {
         self.0.get()
     }
 
+    /// The JSON text, as a raw JSON value (serializes as itself).
+    pub fn as_raw(&self) -> &serde_json::value::RawValue {
+        &self.0
+    }
+
     /// The payload as a JSON value (parses it).
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)

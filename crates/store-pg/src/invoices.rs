@@ -55,13 +55,38 @@ impl EventStore {
     /// Reads an invoice's stream and folds it strictly into its state. Returns the state and the stream version
     /// (the `expected_version` of the next append); a missing stream gives the default state and version 0.
     pub async fn load_invoice(&self, stream_id: Uuid) -> Result<(InvoiceState, i64), StoreError> {
+        let loaded = self.load_invoice_keyed(stream_id).await?;
+        Ok((loaded.state, loaded.version))
+    }
+
+    /// Reads and folds an invoice's stream in one query, also telling which idempotency keys its commands had.
+    pub async fn load_invoice_keyed(&self, stream_id: Uuid) -> Result<LoadedInvoice, StoreError> {
         let events = self.read_stream(stream_id).await?;
         let mut state = InvoiceState::default();
         for stored in &events {
             let event = decode(stored)?;
             state.apply(&event).map_err(|e| StoreError::Fold { position: stored.position, message: e.to_string() })?;
         }
-        Ok((state, events.last().map_or(0, |e| e.version)))
+        let version = events.last().map_or(0, |e| e.version);
+        let command_keys = events.into_iter().filter_map(|e| e.idempotency_key).collect();
+        Ok(LoadedInvoice { state, version, command_keys })
+    }
+}
+
+/// An invoice folded from its stream.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedInvoice {
+    pub state: InvoiceState,
+    /// Events in the stream (the version an append must expect).
+    pub version: i64,
+    /// The idempotency keys of the commands stored in the stream.
+    pub command_keys: std::collections::BTreeSet<String>,
+}
+
+impl LoadedInvoice {
+    /// Whether a command with this idempotency key is already stored.
+    pub fn applied(&self, key: &str) -> bool {
+        self.command_keys.contains(key)
     }
 }
 

@@ -10,6 +10,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::StoreError;
+
 /// One leased invoice.
 #[derive(Debug, Clone, Copy)]
 pub struct Lease {
@@ -18,12 +20,7 @@ pub struct Lease {
 }
 
 /// Makes sure the invoice is looked at no later than `within` from now.
-pub async fn schedule(
-    pool: &PgPool,
-    invoice_id: Uuid,
-    within: Duration,
-    interval: Duration,
-) -> Result<(), sqlx::Error> {
+pub async fn schedule(pool: &PgPool, invoice_id: Uuid, within: Duration, interval: Duration) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO poll_jobs (invoice_id, due_at, interval_ms)
          VALUES ($1, now() + make_interval(secs => $2), $3)
@@ -38,7 +35,7 @@ pub async fn schedule(
 }
 
 /// A notification: poll at once, also if a worker holds the invoice right now.
-pub async fn wake(pool: &PgPool, invoice_id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn wake(pool: &PgPool, invoice_id: Uuid) -> Result<bool, StoreError> {
     let n = sqlx::query("UPDATE poll_jobs SET due_at = now(), wake = true, updated_at = now() WHERE invoice_id = $1")
         .bind(invoice_id)
         .execute(pool)
@@ -47,8 +44,16 @@ pub async fn wake(pool: &PgPool, invoice_id: Uuid) -> Result<bool, sqlx::Error> 
     Ok(n == 1)
 }
 
+/// Makes the invoice due at once: wakes its job (also if a worker holds it right now), or creates one.
+pub async fn due_now(pool: &PgPool, invoice_id: Uuid, interval: Duration) -> Result<(), StoreError> {
+    if !wake(pool, invoice_id).await? {
+        schedule(pool, invoice_id, Duration::ZERO, interval).await?;
+    }
+    Ok(())
+}
+
 /// Leases up to `limit` due invoices for `lease`.
-pub async fn lease(pool: &PgPool, owner: &str, limit: u32, lease: Duration) -> Result<Vec<Lease>, sqlx::Error> {
+pub async fn lease(pool: &PgPool, owner: &str, limit: u32, lease: Duration) -> Result<Vec<Lease>, StoreError> {
     let rows: Vec<(Uuid, i32)> = sqlx::query_as(
         "WITH due AS (
              SELECT invoice_id FROM poll_jobs
@@ -73,31 +78,35 @@ pub async fn lease(pool: &PgPool, owner: &str, limit: u32, lease: Duration) -> R
         .collect())
 }
 
-/// Releases a lease: the invoice is due again after `next` (at once if woken meanwhile).
-pub async fn release(pool: &PgPool, owner: &str, invoice_id: Uuid, next: Duration) -> Result<(), sqlx::Error> {
+/// Releases a round's leases in one statement: each invoice is due again after its `next` (at once if woken
+/// meanwhile), or, with `None`, its job is removed (the invoice needs nothing more; a woken one is polled once more).
+pub async fn release_all(pool: &PgPool, owner: &str, leases: &[(Uuid, Option<Duration>)]) -> Result<(), StoreError> {
+    if leases.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = leases.iter().map(|(id, _)| *id).collect();
+    let next: Vec<Option<f64>> = leases.iter().map(|(_, next)| next.map(|d| d.as_secs_f64())).collect();
     sqlx::query(
-        "UPDATE poll_jobs
-         SET due_at = CASE WHEN wake THEN now() ELSE now() + make_interval(secs => $3) END,
-             interval_ms = $4, lease_owner = NULL, lease_until = NULL, wake = false, updated_at = now()
-         WHERE invoice_id = $1 AND lease_owner = $2",
+        "WITH r AS (SELECT * FROM unnest($2::uuid[], $3::float8[]) AS r(invoice_id, next_secs)),
+              gone AS (
+                  DELETE FROM poll_jobs j USING r
+                  WHERE j.invoice_id = r.invoice_id AND r.next_secs IS NULL AND j.lease_owner = $1 AND NOT j.wake
+                  RETURNING j.invoice_id
+              )
+         UPDATE poll_jobs j
+         SET due_at = CASE WHEN j.wake THEN now() ELSE now() + make_interval(secs => coalesce(r.next_secs, 0)) END,
+             interval_ms = least(coalesce(r.next_secs, 0) * 1000, 2147483647)::int4,
+             lease_owner = NULL, lease_until = NULL, wake = false, updated_at = now()
+         FROM r
+         WHERE j.invoice_id = r.invoice_id AND j.lease_owner = $1
+           AND j.invoice_id NOT IN (SELECT invoice_id FROM gone)",
     )
-    .bind(invoice_id)
     .bind(owner)
-    .bind(next.as_secs_f64())
-    .bind(millis(next))
+    .bind(&ids)
+    .bind(&next)
     .execute(pool)
     .await?;
     Ok(())
-}
-
-/// Removes the job: the invoice needs nothing more (unless woken meanwhile, then it is polled once more).
-pub async fn finish(pool: &PgPool, owner: &str, invoice_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM poll_jobs WHERE invoice_id = $1 AND lease_owner = $2 AND NOT wake")
-        .bind(invoice_id)
-        .bind(owner)
-        .execute(pool)
-        .await?;
-    release(pool, owner, invoice_id, Duration::ZERO).await
 }
 
 fn millis(d: Duration) -> i32 {
@@ -106,7 +115,7 @@ fn millis(d: Duration) -> i32 {
 
 /// A process starting under `owner` takes back, at once, the leases it held before it stopped (a restart with the
 /// same instance id never waits for its own dead leases to expire). Returns how many.
-pub async fn reclaim(pool: &PgPool, owner: &str) -> Result<u64, sqlx::Error> {
+pub async fn reclaim(pool: &PgPool, owner: &str) -> Result<u64, StoreError> {
     let n = sqlx::query(
         "UPDATE poll_jobs SET due_at = LEAST(due_at, now()), lease_owner = NULL, lease_until = NULL, updated_at = now()
          WHERE lease_owner = $1",
@@ -119,7 +128,7 @@ pub async fn reclaim(pool: &PgPool, owner: &str) -> Result<u64, sqlx::Error> {
 }
 
 /// Extends the leases `owner` holds by `lease` from now, so a long round never loses them while its owner lives.
-pub async fn renew(pool: &PgPool, owner: &str, lease: Duration) -> Result<u64, sqlx::Error> {
+pub async fn renew(pool: &PgPool, owner: &str, lease: Duration) -> Result<u64, StoreError> {
     let n = sqlx::query(
         "UPDATE poll_jobs SET lease_until = now() + make_interval(secs => $2)
          WHERE lease_owner = $1 AND lease_until IS NOT NULL",

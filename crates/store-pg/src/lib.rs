@@ -9,17 +9,26 @@
 //! **Invariant:** subscribers read in `(tx_id, position)` order below the snapshot's xmin horizon, so no event is
 //! ever skipped because a lower position committed after a higher one.
 
+pub mod access;
+pub mod admin;
 mod error;
 mod event;
+pub mod fleet;
 mod invoices;
+pub mod jobs;
+mod listen;
+pub mod locks;
 mod store;
 mod subscription;
 
 pub use error::StoreError;
 pub use event::{AppendOutcome, AppendRequest, Checkpoint, EventScope, Metadata, NewEvent, Payload, StoredEvent};
-pub use invoices::{decode, InvoiceEvent, InvoiceProjection, InvoiceRows};
-pub use store::{pool_options, EventRow, EventStore, NOTIFY_CHANNEL};
-pub use subscription::{load_checkpoint, Processed, Projection, Subscription, SubscriptionConfig};
+pub use invoices::{decode, InvoiceEvent, InvoiceProjection, InvoiceRows, LoadedInvoice};
+pub use listen::Listener;
+/// The connection pool every part of seqrd runs its statements on.
+pub use sqlx::{postgres::PgConnectOptions, PgPool};
+pub use store::{pool_options, AlsoWrite, EventRow, EventStore, NOTIFY_CHANNEL};
+pub use subscription::{load_checkpoint, save_checkpoint, Processed, Projection, Subscription, SubscriptionConfig};
 
 /// The schema migrations (events, subscriptions, read models).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -4,6 +4,8 @@
 
 use sqlx::{postgres::PgConnectOptions, ConnectOptions as _, PgConnection, PgPool};
 
+use crate::StoreError;
+
 /// Key space of the process locks (`pg_advisory_lock(PROCESS_LOCK_CLASS, id)`); the relay has its own class.
 pub const PROCESS_LOCK_CLASS: i32 = 0x5e9d_0002;
 
@@ -15,13 +17,24 @@ pub enum LockKey<'a> {
     Name(&'a str),
 }
 
-/// Takes the lock `(class, key)` on a new connection and returns that connection (dropping it releases the lock),
-/// or `None` when another session holds it.
-pub async fn try_hold(
-    options: &PgConnectOptions,
-    class: i32,
-    key: LockKey<'_>,
-) -> Result<Option<PgConnection>, sqlx::Error> {
+/// A session advisory lock, held for as long as this value lives (dropping it closes its connection).
+pub struct Held {
+    conn: PgConnection,
+}
+
+impl Held {
+    /// Whether the lock's session is still there (the connection answers).
+    pub async fn still_held(&mut self) -> bool {
+        sqlx::query("SELECT 1").execute(&mut self.conn).await.is_ok()
+    }
+}
+
+/// Key space of the relay's leader locks (`pg_try_advisory_lock(RELAY_LOCK_CLASS, hashtext(name))`). The
+/// two-key form never collides with the one-key locks the projections take.
+pub const RELAY_LOCK_CLASS: i32 = 0x5e9d_0001;
+
+/// Takes the lock `(class, key)` on a new connection, or `None` when another session holds it.
+pub async fn try_hold(options: &PgConnectOptions, class: i32, key: LockKey<'_>) -> Result<Option<Held>, StoreError> {
     let mut conn = options.connect().await?;
     let locked: bool = match key {
         LockKey::Id(id) => {
@@ -36,7 +49,7 @@ pub async fn try_hold(
         }
     };
     if locked {
-        Ok(Some(conn))
+        Ok(Some(Held { conn }))
     } else {
         // Closing the connection is enough; there is no lock to release.
         let _ = sqlx::Connection::close(conn).await;
@@ -47,17 +60,17 @@ pub async fn try_hold(
 /// This process, as other processes can see it: it holds `(PROCESS_LOCK_CLASS, id)` for as long as it lives.
 pub struct ProcessLock {
     id: i32,
-    _session: tokio::sync::Mutex<PgConnection>,
+    _session: Held,
 }
 
 impl ProcessLock {
     /// Takes a process lock under a random id (another id when a live process already has that one).
-    pub async fn acquire(pool: &PgPool) -> Result<ProcessLock, sqlx::Error> {
+    pub async fn acquire(pool: &PgPool) -> Result<ProcessLock, StoreError> {
         let options = pool.connect_options();
         loop {
             let id: i32 = rand::random();
             if let Some(session) = try_hold(&options, PROCESS_LOCK_CLASS, LockKey::Id(id)).await? {
-                return Ok(ProcessLock { id, _session: tokio::sync::Mutex::new(session) });
+                return Ok(ProcessLock { id, _session: session });
             }
         }
     }
@@ -70,7 +83,7 @@ impl ProcessLock {
 
 /// Whether the process holding the lock `id` is alive: a transaction-level try-lock on the same key succeeds only
 /// when no session holds it (and is released at once, with its transaction).
-pub async fn process_alive(pool: &PgPool, id: i32) -> Result<bool, sqlx::Error> {
+pub async fn process_alive(pool: &PgPool, id: i32) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
     let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
         .bind(PROCESS_LOCK_CLASS)

@@ -41,6 +41,62 @@ FROM unnest($3::uuid[], $4::text[], $5::int4[], $6::text[]) WITH ORDINALITY \
 WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1) = $2 \
 RETURNING version, position, tx_id::text::int8, recorded_at";
 
+/// Writes made with an append, in its statement, only when its events are stored.
+#[derive(Debug, Default, Clone)]
+pub struct AlsoWrite {
+    /// Puts the stream's invoice on the poll queue ([`crate::jobs`]), due within `.0` (an earlier due time
+    /// stays), polled every `.1`.
+    pub schedule: Option<(Duration, Duration)>,
+    /// Stores the answer of the Idempotency-Key `(api key id, key)`: status and body.
+    pub answer: Option<(Uuid, String, i32, Vec<u8>)>,
+}
+
+impl AlsoWrite {
+    fn sql(&self) -> String {
+        if self.schedule.is_none() && self.answer.is_none() {
+            return APPEND_SQL.to_owned();
+        }
+        let mut sql = format!("WITH ins AS ({APPEND_SQL})");
+        let mut n = 14;
+        if self.schedule.is_some() {
+            sql.push_str(&format!(
+                ", job AS (INSERT INTO poll_jobs (invoice_id, due_at, interval_ms) \
+                 SELECT $1, now() + make_interval(secs => ${}), ${} WHERE EXISTS (SELECT 1 FROM ins) \
+                 ON CONFLICT (invoice_id) DO UPDATE \
+                 SET due_at = LEAST(poll_jobs.due_at, EXCLUDED.due_at), updated_at = now())",
+                n + 1,
+                n + 2
+            ));
+            n += 2;
+        }
+        if self.answer.is_some() {
+            sql.push_str(&format!(
+                ", answer AS (UPDATE idempotency_keys SET state = 'done', response_status = ${}, response_body = ${} \
+                 WHERE api_key_id = ${} AND idempotency_key = ${} AND EXISTS (SELECT 1 FROM ins))",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4
+            ));
+        }
+        sql.push_str(" SELECT * FROM ins");
+        sql
+    }
+
+    fn bind<'q>(
+        &'q self,
+        mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        if let Some((within, interval)) = self.schedule {
+            query = query.bind(within.as_secs_f64()).bind(i32::try_from(interval.as_millis()).unwrap_or(i32::MAX));
+        }
+        if let Some((api_key_id, key, status, body)) = &self.answer {
+            query = query.bind(*status).bind(body.as_slice()).bind(*api_key_id).bind(key.as_str());
+        }
+        query
+    }
+}
+
 const SELECT_COLUMNS: &str = "position, tx_id, event_id, stream_id, version, event_type, \
     schema_version, data, tenant_id, merchant_id, store_id, terminal_id, correlation_id, causation_id, actor, \
     idempotency_key, recorded_at";
@@ -75,6 +131,12 @@ impl EventStore {
     /// idempotency key was already appended to the stream, nothing is written and the original events come back
     /// as [`AppendOutcome::Duplicate`].
     pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        self.append_with(request, &AlsoWrite::default()).await
+    }
+
+    /// [`EventStore::append`], and in the same statement (so all or nothing, one round trip, one commit) the
+    /// writes of `also`, made only when the events are appended.
+    pub async fn append_with(&self, request: AppendRequest, also: &AlsoWrite) -> Result<AppendOutcome, StoreError> {
         if request.events.is_empty() {
             return Err(StoreError::InvalidAppend("an append needs at least one event"));
         }
@@ -94,7 +156,8 @@ impl EventStore {
             datas.push(Payload::from_value(&e.data));
         }
         let texts: Vec<&str> = datas.iter().map(Payload::as_str).collect();
-        let result = sqlx::query(APPEND_SQL)
+        let sql = also.sql();
+        let query = sqlx::query(&sql)
             .bind(request.stream_id)
             .bind(request.expected_version)
             .bind(&ids)
@@ -108,9 +171,8 @@ impl EventStore {
             .bind(request.metadata.correlation_id)
             .bind(request.metadata.causation_id)
             .bind(&request.metadata.actor)
-            .bind(&request.idempotency_key)
-            .fetch_all(&self.inner.pool)
-            .await;
+            .bind(&request.idempotency_key);
+        let result = also.bind(query).fetch_all(&self.inner.pool).await;
         let rows = match result {
             Ok(rows) => rows,
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {

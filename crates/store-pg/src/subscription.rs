@@ -161,16 +161,7 @@ impl<P: Projection> Subscription<P> {
         });
         let applied = async {
             self.projection.apply(&mut tx, batch).await?;
-            sqlx::query(
-                "INSERT INTO subscriptions (name, tx_id, position) VALUES ($1, $2::int8::text::xid8, $3) \
-                 ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, \
-                 updated_at = now()",
-            )
-            .bind(name)
-            .bind(last.tx_id)
-            .bind(last.position)
-            .execute(&mut *tx)
-            .await?;
+            save_checkpoint(&mut tx, name, last).await?;
             let more = full || events_after(&mut tx, last).await?;
             tx.commit().await?;
             Ok::<bool, StoreError>(more)
@@ -303,6 +294,22 @@ async fn events_after(conn: &mut PgConnection, after: Checkpoint) -> Result<bool
             .fetch_one(conn)
             .await?;
     Ok(exists)
+}
+
+/// Stores subscription `name`'s checkpoint. It only ever moves forward, so a stale writer (a relay that lost its
+/// lead, a projection batch replayed after a crash) can never move it back. The one writer of `subscriptions`.
+pub async fn save_checkpoint(conn: &mut PgConnection, name: &str, next: Checkpoint) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO subscriptions (name, tx_id, position) VALUES ($1, $2::int8::text::xid8, $3) \
+         ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, updated_at = now() \
+         WHERE (subscriptions.tx_id, subscriptions.position) < (excluded.tx_id, excluded.position)",
+    )
+    .bind(name)
+    .bind(next.tx_id)
+    .bind(next.position)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The stored checkpoint of subscription `name` in `subscriptions` ([`Checkpoint::START`] when it has none). Also

@@ -14,11 +14,11 @@ use lapin::{
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::{
-    config::Config,
-    relay::Relay,
-    stack::{self, SeqrTarget, Stack},
-};
+use amqp::AmqpFeed;
+use engine::Relay;
+use seqrd::config::Config;
+
+use crate::stack::{self, SeqrTarget, Stack};
 
 /// The registers of the demo tenant: (merchant, store, terminal).
 pub const REGISTERS: &[(&str, &str, &str)] =
@@ -28,7 +28,7 @@ pub const REGISTERS: &[(&str, &str, &str)] =
 pub async fn run(mut config: Config) -> anyhow::Result<bool> {
     let started = Instant::now();
     // The demo's webshop (its own notificationUrl) listens on loopback over http: allowed for the demo only.
-    config.merchant_urls = crate::outbound::MerchantUrlPolicy { allow_http: true, allow_private: true };
+    config.merchant_urls = engine::MerchantUrlPolicy { allow_http: true, allow_private: true };
     // A database of its own, dropped at the end (kept with SEQRD_DEMO_KEEP=1, to look at).
     let database = format!("seqrd_demo_{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
     let (_, pool) = stack::scratch_database(&config, &database).await?;
@@ -42,14 +42,14 @@ pub async fn run(mut config: Config) -> anyhow::Result<bool> {
     let amqp_url = config.amqp_url.clone();
     let exchange = config.exchange.clone();
     let stack = Stack::start(config, pool.clone(), target, &tenant, REGISTERS).await?;
-    say(&format!("seqrd API at {}, SEQR at {}, tenant {tenant}", stack.api, stack.service.config.seqr_url));
+    say(&format!("seqrd API at {}, SEQR at {}, tenant {tenant}", stack.api, stack.config.seqr_url));
 
     // An ERP's queue on the event feed, bound to this tenant's events.
     let amqp = Connection::connect(&amqp_url, ConnectionProperties::default()).await.with_context(|| {
-        format!("cannot connect to RabbitMQ ({}): `ops/up` starts it", crate::app::redact(&amqp_url))
+        format!("cannot connect to RabbitMQ ({}): `ops/up` starts it", seqrd::app::redact(&amqp_url))
     })?;
     let channel = amqp.create_channel().await?;
-    crate::amqp::declare_exchange(&channel, &exchange).await?;
+    amqp::declare_exchange(&channel, &exchange).await?;
     let queue = channel
         .queue_declare(
             "",
@@ -79,14 +79,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<bool> {
     }
 
     // The feed: publish everything, then read what the ERP queue received.
-    let mut relay = Relay::new(stack.service.engine.store().clone(), &amqp_url, &exchange, "relay");
-    let head = stack.service.engine.store().head().await?;
+    let mut relay = Relay::new(stack.engine.store().clone(), AmqpFeed::new(&amqp_url, &exchange), "relay");
+    let head = stack.engine.store().head().await?;
     relay.catch_up_to(head, Duration::from_secs(30)).await.context("relay")?;
     let mut consumer = channel
         .basic_consume(queue.name().as_str(), "demo", BasicConsumeOptions::default(), FieldTable::default())
         .await?;
-    let expected: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE tenant_id = $1").bind(&tenant).fetch_one(&pool).await?;
+    let expected = store_pg::admin::count_events_of_tenant(&pool, &tenant).await?;
     let mut by_type: std::collections::BTreeMap<String, usize> = Default::default();
     let mut received = 0i64;
     say("\n== RabbitMQ messages (routing key, type, invoice version)");
@@ -108,23 +107,20 @@ pub async fn run(mut config: Config) -> anyhow::Result<bool> {
 
     // Finance: the ledger projection, caught up.
     let projection = store_pg::Subscription::new(
-        stack.service.engine.store().clone(),
+        stack.engine.store().clone(),
         store_pg::InvoiceProjection,
         store_pg::SubscriptionConfig::new(1000, Duration::from_millis(500)),
     );
     projection.catch_up().await?;
-    let rows: Vec<(String, String, String, String, rust_decimal::Decimal, i64)> = sqlx::query_as(
-        "SELECT store_id, business_date::text, kind, currency, sum(amount), count(*) FROM ledger
-         WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3",
-    )
-    .bind(&tenant)
-    .fetch_all(&pool)
-    .await?;
+    let rows = store_pg::admin::ledger_totals(&pool, &tenant).await?;
     say("\n== Ledger (store, business date, kind: total, movements)");
-    for (store, date, kind, currency, sum, n) in &rows {
-        say(&format!("   {store:<10} {date} {kind:<8} {sum:>10} {currency} ({n})"));
+    for r in &rows {
+        say(&format!(
+            "   {:<10} {} {:<8} {:>10} {} ({})",
+            r.store_id, r.business_date, r.kind, r.amount, r.currency, r.movements
+        ));
     }
-    let net: rust_decimal::Decimal = rows.iter().map(|r| r.4).sum();
+    let net: rust_decimal::Decimal = rows.iter().map(|r| r.amount).sum();
     say(&format!("   net takings: {net} SEK"));
 
     stack.shutdown().await;

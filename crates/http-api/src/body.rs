@@ -11,10 +11,10 @@ use serde::{
 };
 use serde_json::{Map, Value};
 
-use crate::api::error::ApiError;
+use crate::error::ApiError;
 
 /// Parses a body into a JSON value, refusing malformed JSON and duplicate keys (400).
-pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = StrictValue.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
     value.map_err(|e| {
@@ -24,7 +24,7 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// Reads a parsed body as `T`, refusing values that do not fit and fields `T` does not define at any depth (422).
-pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     let mut unknown = Vec::new();
     let typed: Result<T, _> = serde_ignored::deserialize(value, |path| unknown.push(dotted(&path)));
     let typed = typed.map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))?;
@@ -59,7 +59,7 @@ fn join(parent: String, segment: &str) -> String {
 }
 
 /// [`parse_json`] then [`from_value`].
-pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     from_value(parse_json(body)?)
 }
 

@@ -5,21 +5,14 @@
 use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
-use serde_json::{json, Value};
-use sqlx::PgPool;
-use uuid::Uuid;
-
-use crate::{
-    api::auth,
-    app,
-    config::Config,
-    jobs,
-    poller::{Poller, Round},
-    secret::Secret,
-    service::Service,
+use engine::{
     shutdown::{self, Trigger},
-    terminals::{self, Reseller, TerminalSpec},
+    Engine, Poller, Reseller, Round, Secret, TerminalSpec,
 };
+use seqrd::{app, config::Config};
+use serde_json::{json, Value};
+use store_pg::{PgConnectOptions, PgPool};
+use uuid::Uuid;
 
 /// A running stack.
 pub struct Stack {
@@ -28,7 +21,9 @@ pub struct Stack {
     pub tenant: String,
     pub sim_base: String,
     pub sim: Option<seqr_sim::SimHandle>,
-    pub service: Service,
+    pub engine: Engine,
+    /// The configuration the stack runs with (its SEQR URL and public URL filled in).
+    pub config: Config,
     pub poller: Poller,
     pub http: reqwest::Client,
     pub pool: PgPool,
@@ -73,12 +68,13 @@ impl Stack {
         let addr = listener.local_addr()?;
         config.public_url = url::Url::parse(&format!("http://{addr}/"))?;
         let instance = config.instance_id.clone();
-        let service = app::build_service(config, pool.clone()).await?;
+        let engine = app::build_engine(&config, pool.clone())?;
         let (stop, signal) = shutdown::channel();
-        app::serve_on(service.clone(), listener, signal)?;
+        app::serve_on(engine.clone(), &config, listener, signal)?;
 
-        auth::ensure_tenant(&pool, tenant, tenant).await?;
-        let key = auth::create_api_key(&pool, tenant, None).await?;
+        engine.ensure_tenant(tenant, tenant).await?;
+        let key = engine.create_api_key(tenant, None).await?;
+
         let reseller = Reseller {
             id: seqr_sim::DEFAULT_RESELLER_ID.to_owned(),
             user_id: seqr_sim::DEFAULT_RESELLER_USER_ID.to_owned(),
@@ -91,18 +87,17 @@ impl Stack {
                 store_id: (*store).to_owned(),
                 terminal_id: (*terminal).to_owned(),
             };
-            terminals::register(&pool, &service.seqr, &reseller, &spec)
-                .await
-                .with_context(|| format!("registering {terminal}"))?;
+            engine.register_terminal(&reseller, &spec).await.with_context(|| format!("registering {terminal}"))?;
         }
-        let poller = Poller::new(service.clone(), instance);
+        let poller = Poller::new(engine.clone(), instance);
         Ok(Stack {
             api: format!("http://{addr}"),
             key,
             tenant: tenant.to_owned(),
             sim_base,
             sim,
-            service,
+            engine,
+            config,
             poller,
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
             pool,
@@ -182,10 +177,7 @@ impl Stack {
     /// SEQR notification: the lease uses SKIP LOCKED), so a few rounds are allowed.
     pub async fn poll(&self, invoice_id: Uuid) -> anyhow::Result<Round> {
         for _ in 0..20 {
-            if !jobs::wake(&self.pool, invoice_id).await? {
-                jobs::schedule(&self.pool, invoice_id, Duration::ZERO, self.service.config.poll.active_interval)
-                    .await?;
-            }
+            store_pg::jobs::due_now(&self.pool, invoice_id, self.config.poll.active_interval).await?;
             let round = self.poller.poll_once().await?;
             if round.invoices.contains(&invoice_id) {
                 return Ok(round);
@@ -211,15 +203,10 @@ impl Stack {
 
 /// A fresh database next to DATABASE_URL's (named `name`), migrated; returns its URL and a pool.
 pub async fn scratch_database(config: &Config, name: &str) -> anyhow::Result<(String, PgPool)> {
-    use sqlx::{postgres::PgConnectOptions, ConnectOptions as _};
     let options: PgConnectOptions = config.database_url.parse().context("DATABASE_URL")?;
-    let mut admin = options.connect().await.with_context(|| {
-        format!("cannot connect to Postgres ({}): `ops/up` starts it", app::redact(&config.database_url))
+    store_pg::admin::create_database(&options, name).await.with_context(|| {
+        format!("creating database {name} ({}): `ops/up` starts Postgres", app::redact(&config.database_url))
     })?;
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut admin)
-        .await
-        .context("creating the scratch database")?;
     let pool = store_pg::pool_options().max_connections(16).connect_with(options.clone().database(name)).await?;
     store_pg::MIGRATOR.run(&pool).await.context("migrations")?;
     let mut url = url::Url::parse(&config.database_url).context("DATABASE_URL")?;
@@ -229,10 +216,8 @@ pub async fn scratch_database(config: &Config, name: &str) -> anyhow::Result<(St
 
 /// Drops a scratch database.
 pub async fn drop_database(config: &Config, name: &str) -> anyhow::Result<()> {
-    use sqlx::{postgres::PgConnectOptions, ConnectOptions as _};
     let options: PgConnectOptions = config.database_url.parse().context("DATABASE_URL")?;
-    let mut admin = options.connect().await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await?;
+    store_pg::admin::drop_database(&options, name).await?;
     Ok(())
 }
 

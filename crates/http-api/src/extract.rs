@@ -1,5 +1,5 @@
 //! Extractors whose rejections answer in the API's error shape (JSON with a stable code), never axum's plain text:
-//! a malformed path id is a 400 `invalid_path`, a body over [`super::MAX_BODY_BYTES`] a 413 `body_too_large`.
+//! a malformed path id is a 400 `invalid_path`, a body over [`crate::MAX_BODY_BYTES`] a 413 `body_too_large`.
 
 use axum::{
     body::Bytes,
@@ -8,10 +8,10 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::api::error::ApiError;
+use crate::error::ApiError;
 
 /// `axum::extract::Path` with JSON rejections.
-pub struct Path<T>(pub T);
+pub(crate) struct Path<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for Path<T>
 where
@@ -29,7 +29,7 @@ where
 }
 
 /// The raw request body with JSON rejections.
-pub struct Body(pub Bytes);
+pub(crate) struct Body(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
@@ -47,7 +47,7 @@ fn body_error(e: &BytesRejection) -> ApiError {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            format!("the request body is larger than {} bytes", super::MAX_BODY_BYTES),
+            format!("the request body is larger than {} bytes", crate::MAX_BODY_BYTES),
         )
     } else {
         ApiError::bad_request("unreadable_body", e.body_text())

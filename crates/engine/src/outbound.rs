@@ -94,9 +94,7 @@ impl MerchantUrlPolicy {
         match client.post(url).send().await {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => Err(OutboundError::Status(r.status().as_u16())),
-            Err(e) => {
-                Err(forbidden_in(&e).unwrap_or_else(|| OutboundError::Transport(crate::telemetry::error_chain(&e))))
-            }
+            Err(e) => Err(forbidden_in(&e).unwrap_or_else(|| OutboundError::Transport(crate::error_chain(&e)))),
         }
     }
 }

@@ -5,9 +5,9 @@ use axum::Json;
 use schemars::gen::{SchemaGenerator, SchemaSettings};
 use serde_json::{json, Value};
 
-use crate::api::{invoices, view::InvoiceView};
+use crate::{invoices, view::InvoiceView};
 
-pub async fn spec() -> Json<Value> {
+pub(crate) async fn spec() -> Json<Value> {
     Json(document())
 }
 
@@ -183,7 +183,7 @@ mod tests {
     use serde_json::{json, Map, Value};
 
     use super::document;
-    use crate::api::{body, invoices};
+    use crate::{body, invoices};
 
     /// A validator for one component schema of the document (OpenAPI's `nullable` read as JSON Schema's null type).
     fn validator(name: &str) -> jsonschema::Validator {

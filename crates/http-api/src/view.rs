@@ -5,7 +5,7 @@ use serde::Serialize;
 
 /// `GET /v1/invoices/{id}`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct InvoiceView {
+pub(crate) struct InvoiceView {
     pub id: uuid::Uuid,
     /// seqrd's status (`sending`, `issued`, `pending_acknowledge`, `reserved`, `committed`, `paid`, `canceled`,
     /// `failed`, `expired`, `send_failed`).
@@ -40,7 +40,7 @@ pub struct InvoiceView {
 
 /// Links that open the SEQR app on a phone (PROTOCOL §10).
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct AppLinks {
+pub(crate) struct AppLinks {
     /// Production app: `seqr://SEQR.SE/R<reference>`.
     pub seqr: String,
     /// Demo app: `seqr-demo://SEQR.SE/R<reference>`.
@@ -48,7 +48,7 @@ pub struct AppLinks {
 }
 
 impl InvoiceView {
-    pub fn of(state: &InvoiceState) -> Option<InvoiceView> {
+    pub(crate) fn of(state: &InvoiceState) -> Option<InvoiceView> {
         let scope = state.scope()?;
         let qr = state.qr_code().map(str::to_owned);
         let app_links = qr.as_deref().map(|qr| {

@@ -5,25 +5,16 @@ use chrono::{DateTime, Utc};
 use domain::{CallOutcome, CallRequest, CallSuccess, CustomerToken, Invoice, InvoiceRow, Money, Payment, SeqrStatus};
 use seqr_client::{CallError, Credentials};
 use seqr_wire as wire;
-use sqlx::PgPool;
 
 /// The `clientId` seqrd sends in every context.
-pub const CLIENT_ID: &str = concat!("seqrd ", env!("CARGO_PKG_VERSION"));
-
-/// Looks up the credentials of a tenant's terminal.
-pub async fn credentials(pool: &PgPool, tenant: &str, terminal: &str) -> Result<Option<Credentials>, sqlx::Error> {
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT seqr_terminal_id, seqr_password FROM terminals WHERE tenant_id = $1 AND terminal_id = $2",
-    )
-    .bind(tenant)
-    .bind(terminal)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(seqr_terminal_id, password)| Credentials::terminal(seqr_terminal_id, password)))
-}
+pub(crate) const CLIENT_ID: &str = concat!("seqrd ", env!("CARGO_PKG_VERSION"));
 
 /// The wire request for a recorded call. `notification_url` replaces the invoice's own (seqrd forwards to it).
-pub fn wire_request(request: &CallRequest, creds: &Credentials, notification_url: Option<&str>) -> wire::Request {
+pub(crate) fn wire_request(
+    request: &CallRequest,
+    creds: &Credentials,
+    notification_url: Option<&str>,
+) -> wire::Request {
     // The call id as clientReference: SEQR support can find the call from seqrd's events.
     let reference = request.call_id().0.simple().to_string();
     let context = Some(creds.context(CLIENT_ID, Some(&reference)));
@@ -78,7 +69,7 @@ pub fn wire_request(request: &CallRequest, creds: &Credentials, notification_url
 }
 
 /// The domain outcome of a performed call.
-pub fn outcome(request: &CallRequest, result: Result<wire::Response, CallError>) -> CallOutcome {
+pub(crate) fn outcome(request: &CallRequest, result: Result<wire::Response, CallError>) -> CallOutcome {
     match result {
         Ok(response) => CallOutcome::Succeeded { result: success(request, &response) },
         Err(CallError::ResultCode { code, description, .. }) => CallOutcome::Rejected {
@@ -90,6 +81,80 @@ pub fn outcome(request: &CallRequest, result: Result<wire::Response, CallError>)
         // rejection with code -1 so the state can move on; the description says what happened.
         Err(e) => CallOutcome::Rejected { result_code: -1, description: e.to_string() },
     }
+}
+
+/// The getPaymentStatus request for an invoice, echoing the version seqrd last saw (SEQR reverses a PAID that is
+/// not fetched in time, and the echo is how it knows the status was fetched).
+pub(crate) fn status_request(creds: &Credentials, reference: String, version: i32) -> wire::Request {
+    wire::Request::GetPaymentStatus(wire::GetPaymentStatusRequest {
+        context: Some(creds.context(CLIENT_ID, None)),
+        invoice_reference: Some(reference),
+        invoice_version: version,
+    })
+}
+
+/// What a getPaymentStatus call told.
+pub(crate) enum StatusAnswer {
+    /// A status this build understands.
+    Observed(Observation),
+    /// No usable answer this time (the call failed, or SEQR sent a status this build does not know); the next
+    /// round asks again.
+    Nothing(String),
+}
+
+/// Classifies a getPaymentStatus result.
+pub(crate) fn status_answer(result: Result<wire::Response, CallError>, fallback_amount: Option<Money>) -> StatusAnswer {
+    match result {
+        Ok(wire::Response::GetPaymentStatus(r)) => match observation(&r, fallback_amount) {
+            Some(obs) => StatusAnswer::Observed(obs),
+            None => StatusAnswer::Nothing(format!("unknown status from SEQR: {:?}", r.status)),
+        },
+        Ok(_) => StatusAnswer::Nothing("unexpected answer to getPaymentStatus".to_owned()),
+        Err(e) => StatusAnswer::Nothing(format!("getPaymentStatus failed: {e}")),
+    }
+}
+
+/// How a repeated call that cannot move money (cancel, update, receipt) settles its unknown outcome; `None` when
+/// the repetition itself failed without an answer (tried again next round).
+pub(crate) fn repeat_resolution(
+    kind: domain::CallKind,
+    result: Result<wire::Response, CallError>,
+) -> Result<(domain::Resolution, domain::Evidence), CallError> {
+    use domain::{Evidence, Resolution};
+    match result {
+        Ok(r) => Ok((
+            Resolution::Succeeded { result: CallSuccess::Done },
+            Evidence::ProviderResult {
+                result_code: 0,
+                description: r.base().result_description.clone().unwrap_or_default(),
+            },
+        )),
+        // Canceling again answers 95 when the first cancel went through.
+        Err(CallError::ResultCode { code: wire::ResultCode::InvoiceAlreadyCanceled, description, .. })
+            if kind == domain::CallKind::CancelInvoice =>
+        {
+            Ok((
+                Resolution::Succeeded { result: CallSuccess::Done },
+                Evidence::ProviderResult { result_code: 95, description: description.unwrap_or_default() },
+            ))
+        }
+        Err(CallError::ResultCode { code, description, .. }) => Ok((
+            Resolution::NotDone,
+            Evidence::ProviderResult { result_code: code.code(), description: description.unwrap_or_default() },
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether SEQR refused the credentials themselves (a cached copy of them must not be used again).
+pub(crate) fn credentials_refused(result: &Result<wire::Response, CallError>) -> bool {
+    matches!(
+        result,
+        Err(CallError::ResultCode {
+            code: wire::ResultCode::AuthenticationFailed | wire::ResultCode::AccessDenied,
+            ..
+        })
+    )
 }
 
 fn success(request: &CallRequest, response: &wire::Response) -> CallSuccess {
@@ -105,15 +170,15 @@ fn success(request: &CallRequest, response: &wire::Response) -> CallSuccess {
 }
 
 /// What a getPaymentStatus answer says, as a domain observation.
-pub struct Observation {
-    pub status: SeqrStatus,
-    pub version: i32,
-    pub tokens: Vec<CustomerToken>,
-    pub payment: Option<Payment>,
+pub(crate) struct Observation {
+    pub(crate) status: SeqrStatus,
+    pub(crate) version: i32,
+    pub(crate) tokens: Vec<CustomerToken>,
+    pub(crate) payment: Option<Payment>,
 }
 
 /// Reads a getPaymentStatus response. `None` when SEQR sent a status this build does not know.
-pub fn observation(r: &wire::PaymentStatusResponse, fallback_amount: Option<Money>) -> Option<Observation> {
+pub(crate) fn observation(r: &wire::PaymentStatusResponse, fallback_amount: Option<Money>) -> Option<Observation> {
     let status = match r.status.as_ref()? {
         wire::InvoiceStatus::Issued => SeqrStatus::Issued,
         wire::InvoiceStatus::PendingIssuerAcknowledge => SeqrStatus::PendingIssuerAcknowledge,

@@ -13,20 +13,92 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgConnection, PgListener};
-use store_pg::{Checkpoint, EventStore, StoreError, NOTIFY_CHANNEL};
+use store_pg::{
+    locks::{Held, LockKey, RELAY_LOCK_CLASS},
+    Checkpoint, EventStore, Listener, StoreError, StoredEvent, NOTIFY_CHANNEL,
+};
 
-use crate::amqp::{FeedMessage, PublishError, Publisher, DEFAULT_CONFIRM_TIMEOUT};
+/// Where the relay publishes: the RabbitMQ feed (the `amqp` crate), or any transport with publisher confirms.
+/// A feed keeps its own connection: it connects on [`Feed::connect`] when it has none (or lost it) and drops it on
+/// any error, so the next call connects again.
+pub trait Feed: Send {
+    /// Why connecting or publishing failed.
+    type Error: std::error::Error + Send + Sync + 'static;
 
-/// Key space of the relay's advisory locks (`pg_try_advisory_lock(RELAY_LOCK_CLASS, hashtext(name))`). The
-/// two-key form never collides with the one-key locks the projections take.
-pub const RELAY_LOCK_CLASS: i32 = 0x5e9d_0001;
+    /// Makes sure the feed is connected.
+    fn connect(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Publishes a batch in order and returns once every message is confirmed; any refusal fails the batch.
+    fn publish(&mut self, batch: &[FeedEvent<'_>]) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Closes the connection politely (best effort).
+    fn close(&mut self) -> impl Future<Output = ()> + Send;
+
+    /// Where it publishes, for logs.
+    fn destination(&self) -> String;
+}
+
+/// One stored event, as the feed publishes it.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedEvent<'a> {
+    /// Event id: consumers deduplicate on it.
+    pub id: uuid::Uuid,
+    /// Event type, e.g. `status_observed`.
+    pub event_type: &'a str,
+    /// Schema version of `data` for this event type (see schemas/events/).
+    pub schema_version: i32,
+    /// The invoice (stream) the event belongs to.
+    pub invoice_id: uuid::Uuid,
+    /// Position of the event in its invoice's stream, from 1.
+    pub version: i64,
+    /// Position in the global log.
+    pub position: i64,
+    pub tenant_id: &'a str,
+    pub merchant_id: &'a str,
+    pub store_id: Option<&'a str>,
+    pub terminal_id: Option<&'a str>,
+    /// When the event was stored (database clock).
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+    pub correlation_id: Option<uuid::Uuid>,
+    pub causation_id: Option<uuid::Uuid>,
+    /// The event payload, as stored (JSON).
+    pub data: &'a serde_json::value::RawValue,
+}
+
+impl<'a> FeedEvent<'a> {
+    /// The feed's view of a stored event.
+    pub fn of(event: &'a StoredEvent) -> FeedEvent<'a> {
+        FeedEvent {
+            id: event.event_id,
+            event_type: &event.event_type,
+            schema_version: event.schema_version,
+            invoice_id: event.stream_id,
+            version: event.version,
+            position: event.position,
+            tenant_id: &event.scope.tenant_id,
+            merchant_id: &event.scope.merchant_id,
+            store_id: event.scope.store_id.as_deref(),
+            terminal_id: event.scope.terminal_id.as_deref(),
+            recorded_at: event.recorded_at,
+            correlation_id: Some(event.metadata.correlation_id),
+            causation_id: event.metadata.causation_id,
+            data: event.data.as_raw(),
+        }
+    }
+}
 
 /// Default number of events per batch (also the publisher-confirm window).
 pub const DEFAULT_BATCH_SIZE: i64 = 1000;
 
 /// Safety-net polling period of [`Relay::run`] when no wake-up arrives.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Pauses before reading again when events exist above the checkpoint but none could be read yet (an older
+/// transaction holds the read horizon back): from 1 ms, doubling up to 25 ms while the horizon stays held, so
+/// delivery waits for that transaction, never for the idle poll, and a long transaction costs a few reads a
+/// second.
+const HORIZON_RETRY_MIN: Duration = Duration::from_millis(1);
+const HORIZON_RETRY_MAX: Duration = Duration::from_millis(25);
 
 /// How often a standby process tries to become the active relay.
 const STANDBY_RETRY: Duration = Duration::from_secs(3);
@@ -37,13 +109,13 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// Why a relay step failed. Each variant has a stable [`RelayError::code`].
 #[derive(Debug, thiserror::Error)]
-pub enum RelayError {
-    /// RabbitMQ could not be reached (connect, channel, exchange declaration).
-    #[error("cannot connect to RabbitMQ: {0}")]
-    Connect(#[source] PublishError),
+pub enum RelayError<E: std::error::Error + 'static> {
+    /// The feed could not be reached (connect, channel, exchange declaration).
+    #[error("cannot connect to the feed: {0}")]
+    Connect(#[source] E),
     /// Publishing a batch failed (connection lost, nack, no confirm in time); the checkpoint did not move.
-    #[error("cannot publish to RabbitMQ: {0}")]
-    Publish(#[source] PublishError),
+    #[error("cannot publish to the feed: {0}")]
+    Publish(#[source] E),
     /// Postgres failed (reading events, reading or writing the checkpoint, the leader lock).
     #[error("event store: {0}")]
     Store(#[from] StoreError),
@@ -53,7 +125,7 @@ pub enum RelayError {
     Stalled(Checkpoint),
 }
 
-impl RelayError {
+impl<E: std::error::Error + 'static> RelayError<E> {
     /// A stable, machine-readable code for the error.
     pub fn code(&self) -> &'static str {
         match self {
@@ -70,47 +142,33 @@ impl RelayError {
     }
 }
 
-impl From<sqlx::Error> for RelayError {
-    fn from(e: sqlx::Error) -> RelayError {
-        RelayError::Store(StoreError::Db(e))
-    }
-}
-
 /// Publishes the event store to the RabbitMQ feed exchange. See the module documentation.
-pub struct Relay {
+pub struct Relay<F: Feed> {
     store: EventStore,
-    amqp_url: String,
-    exchange: String,
+    feed: F,
     name: String,
     batch_size: i64,
-    confirm_timeout: Duration,
-    publisher: Option<Publisher>,
 }
 
-impl Relay {
-    /// A relay of `store` to `exchange` at `amqp_url`, keeping its checkpoint under `name` in `subscriptions`.
+/// What one relay step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relayed {
+    /// Events published and confirmed.
+    pub events: usize,
+    /// Whether events are known to wait after the new checkpoint (a full batch, or events above the read horizon).
+    pub more: bool,
+}
+
+impl<F: Feed> Relay<F> {
+    /// A relay of `store` to `feed`, keeping its checkpoint under `name` in `subscriptions`.
     /// Nothing is connected until the first [`Relay::relay_once`].
-    pub fn new(store: EventStore, amqp_url: &str, exchange: &str, name: &str) -> Relay {
-        Relay {
-            store,
-            amqp_url: amqp_url.to_owned(),
-            exchange: exchange.to_owned(),
-            name: name.to_owned(),
-            batch_size: DEFAULT_BATCH_SIZE,
-            confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
-            publisher: None,
-        }
+    pub fn new(store: EventStore, feed: F, name: &str) -> Relay<F> {
+        Relay { store, feed, name: name.to_owned(), batch_size: DEFAULT_BATCH_SIZE }
     }
 
     /// Sets the most events per batch (at least 1), which is also the publisher-confirm window.
-    pub fn with_batch_size(mut self, batch_size: i64) -> Relay {
+    pub fn with_batch_size(mut self, batch_size: i64) -> Relay<F> {
         self.batch_size = batch_size.max(1);
-        self
-    }
-
-    /// Sets how long a batch may wait for its confirms before it fails (default 30 s).
-    pub fn with_confirm_timeout(mut self, timeout: Duration) -> Relay {
-        self.confirm_timeout = timeout;
         self
     }
 
@@ -120,15 +178,15 @@ impl Relay {
     }
 
     /// The stored checkpoint ([`Checkpoint::START`] before the first confirmed batch).
-    pub async fn checkpoint(&self) -> Result<Checkpoint, RelayError> {
-        let mut conn = self.store.pool().acquire().await?;
+    pub async fn checkpoint(&self) -> Result<Checkpoint, RelayError<F::Error>> {
+        let mut conn = self.store.pool().acquire().await.map_err(StoreError::from)?;
         Ok(store_pg::load_checkpoint(&mut conn, &self.name).await?)
     }
 
     /// Drives [`Relay::relay_once`] until the checkpoint reaches `target` (e.g. [`EventStore::head`] when called);
     /// returns how many events were published. A round publishes nothing while a transaction elsewhere in the
     /// Postgres cluster holds the read horizon back; then this retries every millisecond, for at most `limit`.
-    pub async fn catch_up_to(&mut self, target: Checkpoint, limit: Duration) -> Result<usize, RelayError> {
+    pub async fn catch_up_to(&mut self, target: Checkpoint, limit: Duration) -> Result<usize, RelayError<F::Error>> {
         let deadline = tokio::time::Instant::now() + limit;
         let mut total = 0;
         loop {
@@ -151,23 +209,25 @@ impl Relay {
     ///
     /// It (re)connects to RabbitMQ first, so a broker outage shows even when there is nothing to publish. On any
     /// error the publisher is dropped (the next call reconnects) and the checkpoint stays where it was.
-    pub async fn relay_once(&mut self) -> Result<usize, RelayError> {
-        let publisher = match self.publisher.take() {
-            Some(publisher) if publisher.is_connected() => publisher,
-            _ => Publisher::connect(&self.amqp_url, &self.exchange)
-                .await
-                .map_err(RelayError::Connect)?
-                .with_confirm_timeout(self.confirm_timeout),
-        };
+    pub async fn relay_once(&mut self) -> Result<usize, RelayError<F::Error>> {
+        Ok(self.step().await?.events)
+    }
+
+    /// [`Relay::relay_once`], also telling whether more events are known to wait.
+    pub async fn step(&mut self) -> Result<Relayed, RelayError<F::Error>> {
+        self.feed.connect().await.map_err(RelayError::Connect)?;
         let checkpoint = self.checkpoint().await?;
         let events = self.store.read_all_after(checkpoint, self.batch_size).await?;
-        if let Some(last) = events.last() {
-            let messages: Vec<FeedMessage<'_>> = events.iter().map(FeedMessage::from_stored).collect();
-            publisher.publish_confirmed(&messages).await.map_err(RelayError::Publish)?;
-            store_checkpoint(&self.store, &self.name, last.checkpoint()).await?;
-        }
-        self.publisher = Some(publisher);
-        Ok(events.len())
+        let Some(last) = events.last() else {
+            // Nothing readable: either nothing new, or an older transaction holds the horizon below new events.
+            let more = self.store.head().await? > checkpoint;
+            return Ok(Relayed { events: 0, more });
+        };
+        let batch: Vec<FeedEvent<'_>> = events.iter().map(FeedEvent::of).collect();
+        self.feed.publish(&batch).await.map_err(RelayError::Publish)?;
+        let mut conn = self.store.pool().acquire().await.map_err(StoreError::from)?;
+        store_pg::save_checkpoint(&mut conn, &self.name, last.checkpoint()).await?;
+        Ok(Relayed { events: events.len(), more: events.len() as i64 >= self.batch_size })
     }
 
     /// Relays until `shutdown` completes.
@@ -177,7 +237,7 @@ impl Relay {
     /// batch after batch, waking on appends through this store handle, on `NOTIFY seqrd_events`, and every
     /// 500 ms as a safety net. While RabbitMQ or Postgres fails it backs off (up to 5 s), logging the outage once
     /// and the recovery once.
-    pub async fn run(&mut self, shutdown: impl Future<Output = ()>) -> Result<(), RelayError> {
+    pub async fn run(&mut self, shutdown: impl Future<Output = ()>) -> Result<(), RelayError<F::Error>> {
         tokio::pin!(shutdown);
         let mut outage = Outage::default();
         loop {
@@ -197,11 +257,9 @@ impl Relay {
                     _ = tokio::time::sleep(STANDBY_RETRY) => continue,
                 }
             };
-            tracing::info!(relay = %self.name, exchange = %self.exchange, "relay active");
+            tracing::info!(relay = %self.name, feed = %self.feed.destination(), "relay active");
             let stop = self.lead(lock, &mut shutdown, &mut outage).await;
-            if let Some(publisher) = self.publisher.take() {
-                publisher.close().await;
-            }
+            self.feed.close().await;
             if stop {
                 return Ok(());
             }
@@ -210,34 +268,43 @@ impl Relay {
     }
 
     /// Takes the leader lock on a new dedicated connection, or returns `None` if another process holds it.
-    async fn try_lead(&self) -> Result<Option<PgConnection>, RelayError> {
+    async fn try_lead(&self) -> Result<Option<Held>, RelayError<F::Error>> {
         let options = self.store.pool().connect_options();
-        Ok(crate::locks::try_hold(&options, RELAY_LOCK_CLASS, crate::locks::LockKey::Name(&self.name)).await?)
+        Ok(store_pg::locks::try_hold(&options, RELAY_LOCK_CLASS, LockKey::Name(&self.name)).await?)
     }
 
     /// The active relay's loop. Returns true on shutdown, false when the leader lock was lost.
     async fn lead(
         &mut self,
-        mut lock: PgConnection,
+        mut lock: Held,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
         outage: &mut Outage,
     ) -> bool {
         let mut wakeups = self.store.appended();
         let mut listener = None;
         let mut backoff = BACKOFF_MIN;
+        let mut horizon = HORIZON_RETRY_MIN;
         loop {
             if listener.is_none() {
                 listener = self.listen().await;
             }
-            let pause = match self.relay_once().await {
-                Ok(n) => {
+            let pause = match self.step().await {
+                Ok(step) => {
                     outage.recovered(&self.name);
                     backoff = BACKOFF_MIN;
-                    if n as i64 >= self.batch_size {
-                        // More is waiting: go on at once (but still honour a shutdown).
-                        Duration::ZERO
-                    } else {
-                        POLL_INTERVAL
+                    match step {
+                        // A full batch: more is waiting, go on at once (but still honour a shutdown).
+                        Relayed { more: true, events } if events > 0 => Duration::ZERO,
+                        // Events exist that could not be read yet: look again soon, never after the idle poll.
+                        Relayed { more: true, .. } => {
+                            let pause = horizon;
+                            horizon = (horizon * 2).min(HORIZON_RETRY_MAX);
+                            pause
+                        }
+                        Relayed { more: false, .. } => {
+                            horizon = HORIZON_RETRY_MIN;
+                            POLL_INTERVAL
+                        }
                     }
                 }
                 Err(e) => {
@@ -263,22 +330,20 @@ impl Relay {
             }
             if pause >= POLL_INTERVAL || failing {
                 // Check once in a while that the leader lock's connection is still there.
-                if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
+                if !lock.still_held().await {
                     return false;
                 }
             }
         }
     }
 
-    async fn listen(&self) -> Option<PgListener> {
-        let mut listener = PgListener::connect_with(self.store.pool()).await.ok()?;
-        listener.listen(NOTIFY_CHANNEL).await.ok()?;
-        Some(listener)
+    async fn listen(&self) -> Option<Listener> {
+        Listener::connect(self.store.pool(), &[NOTIFY_CHANNEL]).await.ok()
     }
 }
 
 /// Waits for a notification; pends forever without a listener.
-async fn recv(listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
+async fn recv(listener: &mut Option<Listener>) -> Result<(), StoreError> {
     match listener {
         Some(l) => l.recv().await.map(|_| ()),
         None => std::future::pending().await,
@@ -292,7 +357,7 @@ struct Outage {
 }
 
 impl Outage {
-    fn failed(&mut self, relay: &str, e: &RelayError) {
+    fn failed<E: std::error::Error + 'static>(&mut self, relay: &str, e: &RelayError<E>) {
         if self.since.is_none() {
             self.since = Some(Instant::now());
             tracing::error!(relay, error = %e, code = e.code(), "relay outage: publishing paused, retrying");
@@ -306,19 +371,4 @@ impl Outage {
             tracing::info!(relay, down_for = ?since.elapsed(), "relay recovered");
         }
     }
-}
-
-/// Upserts the checkpoint; it only ever moves forward, so a stale relay can never move it back.
-async fn store_checkpoint(store: &EventStore, name: &str, next: Checkpoint) -> Result<(), RelayError> {
-    sqlx::query(
-        "INSERT INTO subscriptions (name, tx_id, position) VALUES ($1, $2::int8::text::xid8, $3) \
-         ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, updated_at = now() \
-         WHERE (subscriptions.tx_id, subscriptions.position) < (excluded.tx_id, excluded.position)",
-    )
-    .bind(name)
-    .bind(next.tx_id)
-    .bind(next.position)
-    .execute(store.pool())
-    .await?;
-    Ok(())
 }

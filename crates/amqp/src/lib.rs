@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use engine::{Feed, FeedEvent};
 use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
     publisher_confirm::Confirmation,
@@ -17,7 +18,6 @@ use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
 };
 use serde::Serialize;
-use store_pg::StoredEvent;
 
 /// The default feed exchange.
 pub const DEFAULT_EXCHANGE: &str = "seqrd.events";
@@ -62,28 +62,92 @@ pub struct FeedMessage<'a> {
     /// Id of the message or event that caused the command, if any.
     pub causation_id: Option<uuid::Uuid>,
     /// The event payload, as stored.
-    pub data: &'a store_pg::Payload,
+    pub data: &'a serde_json::value::RawValue,
 }
 
-impl<'a> FeedMessage<'a> {
-    /// The message for a stored event.
-    pub fn from_stored(event: &'a StoredEvent) -> FeedMessage<'a> {
+impl<'a> From<&FeedEvent<'a>> for FeedMessage<'a> {
+    /// The message for an event of the log.
+    fn from(event: &FeedEvent<'a>) -> FeedMessage<'a> {
         FeedMessage {
-            id: event.event_id,
-            event_type: &event.event_type,
+            id: event.id,
+            event_type: event.event_type,
             schema_version: event.schema_version,
-            invoice_id: event.stream_id,
+            invoice_id: event.invoice_id,
             version: event.version,
             position: event.position,
-            tenant_id: &event.scope.tenant_id,
-            merchant_id: &event.scope.merchant_id,
-            store_id: event.scope.store_id.as_deref(),
-            terminal_id: event.scope.terminal_id.as_deref(),
+            tenant_id: event.tenant_id,
+            merchant_id: event.merchant_id,
+            store_id: event.store_id,
+            terminal_id: event.terminal_id,
             recorded_at: event.recorded_at,
-            correlation_id: Some(event.metadata.correlation_id),
-            causation_id: event.metadata.causation_id,
-            data: &event.data,
+            correlation_id: event.correlation_id,
+            causation_id: event.causation_id,
+            data: event.data,
         }
+    }
+}
+
+/// The relay's feed on RabbitMQ: a [`Publisher`] connected on demand, dropped on any error.
+pub struct AmqpFeed {
+    url: String,
+    exchange: String,
+    confirm_timeout: Duration,
+    publisher: Option<Publisher>,
+}
+
+impl AmqpFeed {
+    /// The feed exchange `exchange` at `url`; nothing is connected yet.
+    pub fn new(url: &str, exchange: &str) -> AmqpFeed {
+        AmqpFeed {
+            url: url.to_owned(),
+            exchange: exchange.to_owned(),
+            confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
+            publisher: None,
+        }
+    }
+
+    /// Sets how long a batch may wait for its confirms before it fails (default 30 s).
+    pub fn with_confirm_timeout(mut self, timeout: Duration) -> AmqpFeed {
+        self.confirm_timeout = timeout;
+        self
+    }
+}
+
+impl Feed for AmqpFeed {
+    type Error = PublishError;
+
+    async fn connect(&mut self) -> Result<(), PublishError> {
+        if self.publisher.as_ref().is_some_and(Publisher::is_connected) {
+            return Ok(());
+        }
+        self.publisher = None;
+        let publisher = Publisher::connect(&self.url, &self.exchange).await?;
+        self.publisher = Some(publisher.with_confirm_timeout(self.confirm_timeout));
+        Ok(())
+    }
+
+    async fn publish(&mut self, batch: &[FeedEvent<'_>]) -> Result<(), PublishError> {
+        self.connect().await?;
+        let messages: Vec<FeedMessage<'_>> = batch.iter().map(FeedMessage::from).collect();
+        let result = match &self.publisher {
+            Some(publisher) => publisher.publish_confirmed(&messages).await,
+            None => Ok(()),
+        };
+        if result.is_err() {
+            // Dropped, not closed (a failing broker may not answer a close); the next step reconnects.
+            self.publisher = None;
+        }
+        result
+    }
+
+    async fn close(&mut self) {
+        if let Some(publisher) = self.publisher.take() {
+            publisher.close().await;
+        }
+    }
+
+    fn destination(&self) -> String {
+        format!("exchange {}", self.exchange)
     }
 }
 
