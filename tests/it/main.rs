@@ -12,6 +12,7 @@ mod event_schemas;
 mod http_limits;
 mod layout;
 mod relay;
+mod round_trips;
 #[path = "support/sample_events.rs"]
 mod sample_events;
 mod security;
@@ -23,3 +24,4 @@ mod sim_support;
 mod sim_zeep;
 mod store_events;
 mod store_projections;
+mod unavailable;

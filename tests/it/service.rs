@@ -572,7 +572,7 @@ async fn a_retried_command_never_sends_the_original_call_again(pool: PgPool) {
     // The command key the API derives from the caller's API key and its Idempotency-Key.
     let key_id: Uuid = sqlx::query_scalar("SELECT key_id FROM api_keys").fetch_one(&pool).await.unwrap();
     let command_key = format!("http:{key_id}:retry-1");
-    let refund = domain::Command::Refund(domain::command::RefundPayment {
+    let refund = domain::Command::Refund(domain::RefundPayment {
         at: chrono::Utc::now(),
         call_id: domain::CallId(Uuid::now_v7()),
         amount,
@@ -667,7 +667,7 @@ async fn the_worker_enforces_the_reservation_deadline(pool: PgPool) {
     // The reservation was seen 700 s ago (its deadline, 600 s after that, has passed): recorded as that observation.
     let meta = engine::metadata("test", None);
     let seen = chrono::Utc::now() - chrono::Duration::seconds(700);
-    let observed = domain::Command::ObserveStatus(domain::command::ObserveStatus {
+    let observed = domain::Command::ObserveStatus(domain::ObserveStatus {
         at: seen,
         status: domain::SeqrStatus::Reserved,
         invoice_version: 2,

@@ -5,6 +5,7 @@ use anyhow::Context as _;
 
 mod append;
 mod codec;
+mod delivery;
 mod http;
 mod poll;
 mod projection;
@@ -12,7 +13,8 @@ mod relay;
 mod sim;
 
 fn main() -> anyhow::Result<()> {
-    let name = std::env::args().nth(1).context("usage: bench <append|projection|codec|sim|http|poll|relay>")?;
+    let name =
+        std::env::args().nth(1).context("usage: bench <append|projection|codec|sim|http|poll|relay|delivery>")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match name.as_str() {
         "append" => rt.block_on(append::run()),
@@ -22,6 +24,9 @@ fn main() -> anyhow::Result<()> {
         "relay" => rt.block_on(relay::run()),
         "http" => rt.block_on(http::run()),
         "poll" => rt.block_on(poll::run()),
-        other => anyhow::bail!("unknown benchmark {other:?}; known: append, projection, codec, sim, http, poll, relay"),
+        "delivery" => rt.block_on(delivery::run()),
+        other => anyhow::bail!(
+            "unknown benchmark {other:?}; known: append, projection, codec, sim, http, poll, relay, delivery"
+        ),
     }
 }

@@ -3,4 +3,5 @@
 //! `seqrd` binary leaves it out, and `seqrd demo` runs this crate's `seqrd-demo` binary.
 
 pub mod demo;
+pub mod pgcount;
 pub mod stack;

@@ -7,25 +7,33 @@
 //! The flow: the service loads an invoice's events, folds them with [`evolve()`] (or
 //! [`InvoiceState::apply`]) into an [`InvoiceState`], calls [`decide()`] with a [`Command`], and appends the
 //! returned [`Event`]s (or reports the [`Rejection`]). Every SEQR call that changes something goes through
-//! one mechanism, described in [`call`].
+//! one mechanism: a call is requested, then succeeds, is rejected or has an unknown outcome that is resolved
+//! ([`CallRecord`], [`CallOutcome`], [`Resolution`]).
 
-pub mod call;
-pub mod command;
-pub mod decide;
-pub mod event;
+mod call;
+mod command;
+mod decide;
+mod event;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
-pub mod ids;
-pub mod invoice;
-pub mod money;
-pub mod rejection;
-pub mod state;
+mod ids;
+mod invoice;
+mod money;
+mod rejection;
+mod state;
 pub mod text;
 
 pub use call::{CallKind, CallOutcome, CallRecord, CallState, CallSuccess, Evidence, Resolution};
-pub use command::Command;
+pub use command::{
+    CancelInvoice, Command, CommitReservation, ExpireReservation, IssueInvoice, ObserveStatus, RecordCallOutcome,
+    RefundPayment, ResolveCall, SubmitReceipt, UpdateInvoice,
+};
 pub use decide::decide;
-pub use event::{CallRequest, Event, UpcastError};
+pub use event::{
+    CallOutcomeUnknown, CallRejected, CallRequest, CallResolved, CallSucceeded, CancelRequested, CommitRequested,
+    Event, InvoiceIssued, InvoiceUpdateRequested, ReceiptSubmitRequested, RefundRequested, ReservationExpired,
+    SendInvoiceRequested, StatusObserved, UpcastError, EVENT_TYPES,
+};
 pub use ids::{CallId, IdError, InvoiceId, MerchantId, Scope, StoreId, TenantId, TerminalId};
 pub use invoice::{
     AcknowledgmentMode, CustomerToken, HttpUrl, Invoice, InvoiceRow, Payment, PaymentMode, ReceiptDocument,

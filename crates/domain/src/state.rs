@@ -119,9 +119,9 @@ pub enum EvolveError {
 }
 
 /// How often an open invoice should be polled while payment is in progress (PROTOCOL §8: about once a second).
-pub const POLL_INTERVAL: Duration = Duration::seconds(1);
+pub(crate) const POLL_INTERVAL: Duration = Duration::seconds(1);
 /// How often a reserved invoice should be polled while the merchant has not committed.
-pub const RESERVED_POLL_INTERVAL: Duration = Duration::seconds(30);
+pub(crate) const RESERVED_POLL_INTERVAL: Duration = Duration::seconds(30);
 
 /// The state of one invoice. `Default` is "not yet issued".
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

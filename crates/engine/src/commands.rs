@@ -12,12 +12,9 @@
 use std::{sync::Arc, time::Duration};
 
 use domain::{
-    command::{
-        CancelInvoice, CommitReservation, IssueInvoice, RecordCallOutcome, RefundPayment, ResolveCall, SubmitReceipt,
-        UpdateInvoice,
-    },
-    CallId, CallRequest, CallState, CallSuccess, Command, CustomerToken, Evidence, Invoice, InvoiceId, InvoiceRow,
-    InvoiceState, Money, ReceiptDocument, Resolution, Scope,
+    CallId, CallRequest, CallState, CallSuccess, CancelInvoice, Command, CommitReservation, CustomerToken, Evidence,
+    Invoice, InvoiceId, InvoiceRow, InvoiceState, IssueInvoice, Money, ReceiptDocument, RecordCallOutcome,
+    RefundPayment, Resolution, ResolveCall, Scope, SubmitReceipt, UpdateInvoice,
 };
 use rand::RngCore;
 use seqr_client::SeqrClient;
@@ -64,6 +61,7 @@ struct Shared {
     rate: RateLimiter,
     http: reqwest::Client,
     terminals: TerminalCache,
+    breaker: crate::breaker::Breaker,
     /// This process's liveness lock, taken on the first request with an Idempotency-Key (the owner of its records).
     process: OnceCell<store_pg::locks::ProcessLock>,
 }
@@ -160,8 +158,15 @@ impl Engine {
     /// The engine on `parts.pool`.
     pub fn new(parts: EngineParts) -> Engine {
         let EngineParts { pool, seqr, settings, rate, http } = parts;
-        let shared =
-            Shared { seqr, settings, rate, http, terminals: TerminalCache::default(), process: OnceCell::new() };
+        let shared = Shared {
+            seqr,
+            settings,
+            rate,
+            http,
+            terminals: TerminalCache::default(),
+            breaker: Default::default(),
+            process: OnceCell::new(),
+        };
         Engine { invoices: Invoices::new(EventStore::new(pool.clone())), pool, shared: Arc::new(shared) }
     }
 
@@ -184,12 +189,46 @@ impl Engine {
         &self.pool
     }
 
-    pub(crate) fn seqr(&self) -> &SeqrClient {
-        &self.shared.seqr
-    }
-
     pub(crate) fn rate(&self) -> &RateLimiter {
         &self.shared.rate
+    }
+
+    /// One SEQR call of a register: within the fleet's rate budget, observed by the breaker, and dropping the
+    /// register's cached credentials when SEQR refuses them. Every call seqrd makes goes through here.
+    pub(crate) async fn call_seqr(
+        &self,
+        request: seqr_wire::Request,
+        tenant: &str,
+        terminal: &str,
+    ) -> Result<seqr_wire::Response, seqr_client::CallError> {
+        self.rate().acquire().await;
+        let result = self.shared.seqr.call(request).await;
+        self.shared.breaker.observe(&result);
+        if seqr::credentials_refused(&result) {
+            self.terminals().forget(tenant, terminal);
+        }
+        result
+    }
+
+    /// A call outside any register (a reseller's), observed by the breaker.
+    pub(crate) async fn call_seqr_as_reseller(
+        &self,
+        request: seqr_wire::Request,
+    ) -> Result<seqr_wire::Response, seqr_client::CallError> {
+        self.rate().acquire().await;
+        let result = self.shared.seqr.call(request).await;
+        self.shared.breaker.observe(&result);
+        result
+    }
+
+    /// Refuses a command that needs SEQR while SEQR is known to be unreachable (nothing is recorded).
+    fn admit_seqr_command(&self) -> Result<(), EngineError> {
+        self.shared.breaker.admit().map_err(|retry_after| EngineError::SeqrUnavailable { retry_after })
+    }
+
+    /// Whether this process's last calls found SEQR unreachable.
+    pub(crate) fn seqr_unreachable(&self) -> bool {
+        self.shared.breaker.is_open()
     }
 
     pub(crate) fn terminals(&self) -> &TerminalCache {
@@ -210,6 +249,7 @@ impl Engine {
     /// there is one, so a retry after a lost answer lands on the same stream.
     pub async fn issue(&self, ctx: &CommandContext<'_>, input: IssueInput) -> Result<Outcome, EngineError> {
         let caller = ctx.caller;
+        self.admit_seqr_command()?;
         // seqrd itself POSTs this URL later: it must be a public https URL (see `outbound`).
         if let Some(url) = &input.invoice.notification_url {
             self.settings()
@@ -247,6 +287,9 @@ impl Engine {
     /// Changes one of the caller's invoices.
     pub async fn change(&self, ctx: &CommandContext<'_>, id: Uuid, change: Change) -> Result<Outcome, EngineError> {
         let invoice_id = InvoiceId(id);
+        if !matches!(change, Change::Resolve { .. }) {
+            self.admit_seqr_command()?;
+        }
         let loaded = self.load_owned(ctx.caller, invoice_id).await?;
         let meta = metadata(ctx.caller.actor(), None);
         let key = ctx.claim.map(Claim::command_key);
@@ -448,11 +491,7 @@ impl Engine {
             _ => None,
         };
         let wire = seqr::wire_request(&request, &creds, notification_url.as_deref());
-        self.rate().acquire().await;
-        let result = self.seqr().call(wire).await;
-        if seqr::credentials_refused(&result) {
-            self.terminals().forget(&tenant, &terminal);
-        }
+        let result = self.call_seqr(wire, &tenant, &terminal).await;
         let outcome = seqr::outcome(&request, result);
         let at = now();
         let poll = &self.settings().poll;

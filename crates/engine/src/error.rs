@@ -13,7 +13,7 @@ pub enum ErrorClass {
     Invalid,
     /// The request conflicts with the current state; it may succeed later or after another change.
     Conflict,
-    /// A dependency (Postgres) cannot be reached now; retry later.
+    /// A dependency (Postgres, SEQR) cannot be reached now; retry later ([`EngineError::retry_after`]).
     Unavailable,
     /// Something is broken on our side (a stored event that does not decode, a bug).
     Internal,
@@ -43,6 +43,9 @@ pub enum EngineError {
     /// The Idempotency-Key was used with a different request.
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
+    /// SEQR cannot be reached now; nothing was recorded: retry after the duration (with the same Idempotency-Key).
+    #[error("SEQR cannot be reached; nothing was sent or recorded: retry later")]
+    SeqrUnavailable { retry_after: std::time::Duration },
     /// The invoice (or call) does not exist, or is not the caller's.
     #[error("no such resource")]
     NotFound,
@@ -61,6 +64,7 @@ impl EngineError {
             EngineError::Rejected(r) => r.code(),
             EngineError::Contention => "concurrent_modification",
             EngineError::NotFound => "not_found",
+            EngineError::SeqrUnavailable { .. } => "seqr_unavailable",
             EngineError::UnknownTerminal(_) => "unknown_terminal",
             EngineError::ForbiddenNotificationUrl(_) => "forbidden_notification_url",
             EngineError::InvalidId(_) => "invalid_id",
@@ -69,6 +73,15 @@ impl EngineError {
             EngineError::Corrupt(_) => "internal_error",
             EngineError::Store(e) if e.is_unavailable() => "database_unavailable",
             EngineError::Store(_) => "internal_error",
+        }
+    }
+
+    /// When a retry may succeed, for a failure of class [`ErrorClass::Unavailable`].
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            EngineError::SeqrUnavailable { retry_after } => Some(*retry_after),
+            EngineError::Store(e) if e.is_unavailable() => Some(std::time::Duration::from_secs(1)),
+            _ => None,
         }
     }
 
@@ -82,6 +95,7 @@ impl EngineError {
             },
             EngineError::Contention | EngineError::IdempotencyKeyInUse => ErrorClass::Conflict,
             EngineError::NotFound => ErrorClass::NotFound,
+            EngineError::SeqrUnavailable { .. } => ErrorClass::Unavailable,
             EngineError::UnknownTerminal(_)
             | EngineError::ForbiddenNotificationUrl(_)
             | EngineError::InvalidId(_)

@@ -23,6 +23,8 @@ pub struct Readiness {
     pub subscriptions: Vec<SubscriptionHealth>,
     /// Worker instances with a recent heartbeat.
     pub live_workers: i64,
+    /// Whether this process's last SEQR calls could reach SEQR.
+    pub seqr_reachable: bool,
 }
 
 impl Engine {
@@ -58,6 +60,6 @@ impl Engine {
                 checkpoint_at: l.checkpoint_at,
             })
             .collect();
-        Ok(Readiness { subscriptions, live_workers })
+        Ok(Readiness { subscriptions, live_workers, seqr_reachable: !self.seqr_unreachable() })
     }
 }

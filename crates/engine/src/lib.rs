@@ -8,6 +8,7 @@
 //! HTTP and AMQP adapters depend on this crate, never the other way round.
 
 mod access;
+mod breaker;
 mod commands;
 mod error;
 mod health;

@@ -16,8 +16,8 @@
 use std::time::Duration;
 
 use domain::{
-    command::{ExpireReservation, ObserveStatus, RecordCallOutcome, ResolveCall},
-    CallKind, CallOutcome, CallState, Command, Evidence, InvoiceId, InvoiceState, InvoiceStatus, Resolution,
+    CallKind, CallOutcome, CallState, Command, Evidence, ExpireReservation, InvoiceId, InvoiceState, InvoiceStatus,
+    ObserveStatus, RecordCallOutcome, Resolution, ResolveCall,
 };
 use futures::StreamExt;
 use store_pg::{jobs, LoadedInvoice, Metadata};
@@ -251,11 +251,7 @@ impl Poller {
         let scope = state.scope().ok_or(EngineError::NotFound)?;
         let creds = self.engine.credentials(scope.tenant.as_str(), scope.terminal.as_str()).await?;
         let request = seqr::status_request(&creds, reference, state.invoice_version());
-        self.engine.rate().acquire().await;
-        let result = self.engine.seqr().call(request).await;
-        if seqr::credentials_refused(&result) {
-            self.engine.terminals().forget(scope.tenant.as_str(), scope.terminal.as_str());
-        }
+        let result = self.engine.call_seqr(request, scope.tenant.as_str(), scope.terminal.as_str()).await;
         let fallback = state.committed_amount().or_else(|| state.total());
         let obs = match seqr::status_answer(result, fallback) {
             StatusAnswer::Observed(obs) => obs,
@@ -290,8 +286,8 @@ impl Poller {
         let creds = self.engine.credentials(scope.tenant.as_str(), scope.terminal.as_str()).await?;
         let notification_url = self.engine.notification_url(invoice_id).await?;
         let wire = seqr::wire_request(&request, &creds, Some(&notification_url));
-        self.engine.rate().acquire().await;
-        match seqr::repeat_resolution(request.kind(), self.engine.seqr().call(wire).await) {
+        let result = self.engine.call_seqr(wire, scope.tenant.as_str(), scope.terminal.as_str()).await;
+        match seqr::repeat_resolution(request.kind(), result) {
             Ok((resolution, evidence)) => self.resolve(invoice_id, meta, loaded, call_id, resolution, evidence).await,
             Err(e) => {
                 tracing::info!(invoice_id = %invoice_id, error = %e, "repeating an unknown call failed; retried next round");

@@ -132,7 +132,7 @@ impl Engine {
             password: Some(password.expose().to_owned()),
             name: Some(spec.terminal_id.clone()),
         });
-        let terminal_id = match self.seqr().call(request).await? {
+        let terminal_id = match self.call_seqr_as_reseller(request).await? {
             wire::Response::RegisterTerminal(r) => {
                 r.terminal_id.ok_or(TerminalError::Answer("registerTerminal returned no terminalId"))?
             }

@@ -3,7 +3,7 @@
 use axum::{extract::FromRequestParts, http::request::Parts};
 use engine::Caller;
 
-use crate::{error::ApiError, AppState};
+use crate::{error::ApiError, openapi, AppState};
 
 /// The authenticated caller of a request.
 pub(crate) struct Auth(pub(crate) Caller);
@@ -21,5 +21,18 @@ impl FromRequestParts<AppState> for Auth {
             .filter(|k| !k.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
         state.engine.authenticate(key).await?.map(Auth).ok_or_else(ApiError::unauthorized)
+    }
+}
+
+impl aide::OperationInput for Auth {
+    fn operation_input(ctx: &mut aide::generate::GenContext, operation: &mut aide::openapi::Operation) {
+        operation.security.push([(crate::openapi::BEARER.to_owned(), Vec::new())].into_iter().collect());
+        openapi::error(ctx, operation, 401, &[("unauthorized", "no `Authorization: Bearer <key>`, or an unknown key")]);
+        openapi::error(
+            ctx,
+            operation,
+            503,
+            &[("database_unavailable", "the key could not be checked: Postgres cannot be reached")],
+        );
     }
 }

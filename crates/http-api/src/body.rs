@@ -88,7 +88,15 @@ impl<'de> Visitor<'de> for StrictValue {
     fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
         Ok(Value::from(v))
     }
+    /// A number without a fraction is an integer, whatever its spelling (`600.0`, `6e2`), as JSON Schema reads it.
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+        if v.fract() == 0.0 && (0.0..2.0 * TWO_POW_63).contains(&v) {
+            return Ok(Value::from(v as u64));
+        }
+        if v.fract() == 0.0 && (-TWO_POW_63..0.0).contains(&v) {
+            return Ok(Value::from(v as i64));
+        }
         Ok(Value::from(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
@@ -164,6 +172,23 @@ mod tests {
         }
         let e = parse::<Outer>(br#"{"inner": {"a": 1}, "extra": 1}"#).unwrap_err();
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn integral_numbers_are_integers_however_spelled() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Timeout {
+            seconds: u32,
+        }
+        for body in [r#"{"seconds": 600}"#, r#"{"seconds": 600.0}"#, r#"{"seconds": 6e2}"#, r#"{"seconds": 6000e-1}"#] {
+            assert_eq!(parse::<Timeout>(body.as_bytes()).unwrap().seconds, 600, "{body}");
+        }
+        for body in [r#"{"seconds": 600.5}"#, r#"{"seconds": -1.0}"#, r#"{"seconds": 4294967296.0}"#] {
+            let e = parse::<Timeout>(body.as_bytes()).unwrap_err();
+            assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"), "{body}");
+        }
+        assert_eq!(parse_json(b"-3.0").unwrap(), serde_json::json!(-3));
+        assert_eq!(parse_json(b"0.5").unwrap(), serde_json::json!(0.5));
     }
 
     #[test]

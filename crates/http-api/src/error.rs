@@ -7,6 +7,8 @@ use axum::{
 };
 use serde::Serialize;
 
+use crate::view::InvoiceView;
+
 /// An error answered to an API caller.
 #[derive(Debug)]
 pub(crate) struct ApiError {
@@ -15,15 +17,26 @@ pub(crate) struct ApiError {
     pub(crate) message: String,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// The body of every error answer (`Error` in the OpenAPI document).
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Error")]
+pub(crate) struct ErrorBody<'a> {
+    pub(crate) error: ErrorDetail<'a>,
+    /// The invoice as it stands, with `seqr_rejected` (the call SEQR refused is in its `calls`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) invoice: Option<&'a InvoiceView>,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
+/// What went wrong.
+#[derive(Serialize, schemars::JsonSchema)]
+pub(crate) struct ErrorDetail<'a> {
+    /// A stable, machine-readable code; each answer's description lists the codes it can carry.
+    pub(crate) code: &'a str,
+    /// For people; never parse it.
+    pub(crate) message: &'a str,
+    /// SEQR's result code, with `seqr_rejected`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) seqr_result_code: Option<i32>,
 }
 
 impl ApiError {
@@ -55,7 +68,8 @@ impl ApiError {
 
     /// The JSON body, also stored for idempotent replays.
     pub(crate) fn body(&self) -> Vec<u8> {
-        serde_json::to_vec(&Body { error: Inner { code: self.code, message: &self.message } }).unwrap_or_default()
+        let detail = ErrorDetail { code: self.code, message: &self.message, seqr_result_code: None };
+        serde_json::to_vec(&ErrorBody { error: detail, invoice: None }).unwrap_or_default()
     }
 }
 
@@ -80,12 +94,12 @@ impl From<engine::EngineError> for ApiError {
             ErrorClass::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorClass::Conflict => StatusCode::CONFLICT,
             ErrorClass::Unavailable => {
-                tracing::warn!(error = %engine::error_chain(&e), "database unavailable");
-                return ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "database_unavailable",
-                    "the database cannot be reached; retry later",
-                );
+                tracing::warn!(error = %engine::error_chain(&e), code = e.code(), "dependency unavailable");
+                let message = match e.code() {
+                    "database_unavailable" => "the database cannot be reached; retry later".to_owned(),
+                    _ => e.to_string(),
+                };
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), message);
             }
             ErrorClass::Internal => return ApiError::internal(engine::error_chain(&e)),
         };

@@ -1,32 +1,53 @@
 //! `/v1/invoices`: issue, read, and the commands that call SEQR.
 
+use aide::{generate::GenContext, openapi::Operation, OperationOutput};
 use axum::{
     body::Bytes,
     extract::State,
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
     Json,
 };
 use domain::{CallId, CustomerToken, Invoice, InvoiceRow, Money, ReceiptDocument};
 use engine::{Answer, Begun, Caller, Change, CommandContext, Fate, IssueInput, Outcome};
+use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize};
 use uuid::Uuid;
 
 use crate::{
     auth::Auth,
     body::{from_value, parse, parse_json},
-    error::ApiError,
-    extract::{Body, Path},
-    view::InvoiceView,
+    error::{ApiError, ErrorBody, ErrorDetail},
+    extract::{Command, CommandBody, Path},
+    openapi,
+    view::{EventView, EventsView, InvoiceView},
     AppState,
 };
+
+/// The path of an invoice.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct InvoicePath {
+    /// The invoice id (from the answer that issued it).
+    pub(crate) id: Uuid,
+}
+
+/// The path of one SEQR call of an invoice.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct CallPath {
+    /// The invoice id.
+    pub(crate) id: Uuid,
+    /// The call id (in the invoice's `calls`).
+    pub(crate) call_id: Uuid,
+}
 
 /// `POST /v1/invoices`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IssueBody {
     /// The register (as registered in seqrd) the invoice is shown at.
+    #[schemars(with = "domain::TerminalId")]
     pub(crate) terminal_id: String,
+    #[schemars(schema_with = "issued_invoice_schema")]
     pub(crate) invoice: Invoice,
     /// Tokens sent along, e.g. a loyalty card swiped before the shopper scanned.
     #[serde(default)]
@@ -105,77 +126,110 @@ pub(crate) struct ResolveBody {
     pub(crate) note: String,
 }
 
-pub(crate) async fn issue(
-    State(app): State<AppState>,
-    Auth(caller): Auth,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Response {
+/// The invoice of an issue: `issue_date` may be left out (it is then the time the request is handled).
+fn issued_invoice_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    let mut schema = <Invoice as JsonSchema>::json_schema(gen).into_object();
+    schema.object().required.remove("issue_date");
+    schema.metadata().description = Some(
+        "The invoice to send. `issue_date` defaults to the time the request is handled; every money field must \
+         be in the currency of `total`, and `total` must be positive."
+            .to_owned(),
+    );
+    schema.into()
+}
+
+impl CommandBody for IssueBody {
+    fn example() -> Option<serde_json::Value> {
+        let sek = |amount: &str| serde_json::json!({"amount": amount, "currency": "SEK"});
+        Some(serde_json::json!({
+            "terminal_id": "till-1",
+            "invoice": {
+                "payment_mode": "IMMEDIATE_DEBIT",
+                "acknowledgment_mode": "NO_ACKNOWLEDGMENT",
+                "title": "Coffee",
+                "rows": [{"description": "Latte", "quantity": "2", "unit_price": sek("25.00"), "total": sek("50.00")}],
+                "total": sek("50.00"),
+            },
+        }))
+    }
+}
+impl CommandBody for LoyaltyBody {}
+impl CommandBody for CommitBody {
+    fn example() -> Option<serde_json::Value> {
+        Some(serde_json::json!({"amount": {"amount": "45.00", "currency": "SEK"}}))
+    }
+}
+impl CommandBody for RefundBody {
+    fn example() -> Option<serde_json::Value> {
+        Some(serde_json::json!({"amount": {"amount": "10.00", "currency": "SEK"}, "title": "Returned a cup"}))
+    }
+}
+impl CommandBody for ReceiptBody {}
+impl CommandBody for ResolveBody {}
+impl CommandBody for CancelBody {
+    const REQUIRED: bool = false;
+}
+
+/// Parses an issue's body: `invoice.issue_date` defaults to now.
+pub(crate) fn parse_issue(body: &[u8]) -> Result<IssueBody, ApiError> {
+    let mut value: serde_json::Value = parse_json(body)?;
+    if let Some(invoice) = value.get_mut("invoice").and_then(|v| v.as_object_mut()) {
+        invoice.entry("issue_date").or_insert_with(|| serde_json::json!(engine::now()));
+    }
+    from_value(value)
+}
+
+pub(crate) async fn issue(State(app): State<AppState>, Auth(caller): Auth, command: Command<IssueBody>) -> Issued {
     let path = "/v1/invoices";
-    idempotent(
-        &app,
-        &caller,
-        &headers,
-        path,
-        body,
-        StatusCode::CREATED,
-        async move |app: AppState, ctx: CommandContext<'_>, body: Bytes| {
-            let mut value: serde_json::Value = parse_json(&body)?;
-            // issue_date defaults to now.
-            if let Some(invoice) = value.get_mut("invoice").and_then(|v| v.as_object_mut()) {
-                invoice.entry("issue_date").or_insert_with(|| serde_json::json!(engine::now()));
-            }
-            let body: IssueBody = from_value(value)?;
-            let input = IssueInput { terminal_id: body.terminal_id, invoice: body.invoice, tokens: body.tokens };
-            Ok(app.engine.issue(&ctx, input).await?)
-        },
+    Issued(
+        idempotent(
+            &app,
+            &caller,
+            command,
+            path,
+            StatusCode::CREATED,
+            async move |app: AppState, ctx: CommandContext<'_>, body: Bytes| {
+                let body = parse_issue(&body)?;
+                let input = IssueInput { terminal_id: body.terminal_id, invoice: body.invoice, tokens: body.tokens };
+                Ok(app.engine.issue(&ctx, input).await?)
+            },
+        )
+        .await,
     )
-    .await
 }
 
 pub(crate) async fn get(
     State(app): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<Uuid>,
-) -> Result<Json<InvoiceView>, ApiError> {
-    let state = app.engine.invoice(&caller, id).await?;
-    InvoiceView::of(&state).map(Json).ok_or_else(ApiError::not_found)
+    Path(path): Path<InvoicePath>,
+) -> Read<InvoiceView> {
+    let read = async {
+        let state = app.engine.invoice(&caller, path.id).await?;
+        InvoiceView::of(&state).ok_or_else(ApiError::not_found)
+    };
+    Read(read.await)
 }
 
 pub(crate) async fn events(
     State(app): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<Uuid>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let events = app.engine.invoice_events(&caller, id).await?;
-    let items: Vec<_> = events
-        .iter()
-        .map(|e| {
-            serde_json::json!({
-                "id": e.id,
-                "type": e.event_type,
-                "schema_version": e.schema_version,
-                "version": e.version,
-                "position": e.position,
-                "recorded_at": e.recorded_at,
-                "correlation_id": e.correlation_id,
-                "causation_id": e.causation_id,
-                "actor": e.actor,
-                "data": e.data,
-            })
-        })
-        .collect();
-    Ok(Json(serde_json::json!({ "invoice_id": id, "events": items })))
+    Path(path): Path<InvoicePath>,
+) -> Read<EventsView> {
+    let read = async {
+        let events = app.engine.invoice_events(&caller, path.id).await?;
+        let events = events.into_iter().map(EventView::of).collect();
+        Ok(EventsView { invoice_id: path.id, events })
+    };
+    Read(read.await)
 }
 
 pub(crate) async fn loyalty(
     app: State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Response {
-    change(app, auth, id, headers, body, "loyalty", |b: LoyaltyBody| Change::Update {
+    Path(path): Path<InvoicePath>,
+    command: Command<LoyaltyBody>,
+) -> Changed {
+    change(app, auth, path.id, command, "loyalty", |b: LoyaltyBody| Change::Update {
         rows: b.rows,
         total: b.total,
         tokens: b.tokens,
@@ -186,32 +240,31 @@ pub(crate) async fn loyalty(
 pub(crate) async fn commit(
     app: State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Response {
-    change(app, auth, id, headers, body, "commit", |b: CommitBody| Change::Commit { amount: b.amount }).await
+    Path(path): Path<InvoicePath>,
+    command: Command<CommitBody>,
+) -> Changed {
+    change(app, auth, path.id, command, "commit", |b: CommitBody| Change::Commit { amount: b.amount }).await
 }
 
 pub(crate) async fn cancel(
     app: State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Response {
-    let body = if body.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { body };
-    change(app, auth, id, headers, body, "cancel", |_: CancelBody| Change::Cancel).await
+    Path(path): Path<InvoicePath>,
+    mut command: Command<CancelBody>,
+) -> Changed {
+    if command.body.iter().all(u8::is_ascii_whitespace) {
+        command.body = Bytes::from_static(b"{}");
+    }
+    change(app, auth, path.id, command, "cancel", |_: CancelBody| Change::Cancel).await
 }
 
 pub(crate) async fn refund(
     app: State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Response {
-    change(app, auth, id, headers, body, "refunds", |b: RefundBody| Change::Refund {
+    Path(path): Path<InvoicePath>,
+    command: Command<RefundBody>,
+) -> Changed {
+    change(app, auth, path.id, command, "refunds", |b: RefundBody| Change::Refund {
         amount: b.amount,
         title: b.title,
         rows: b.rows,
@@ -222,11 +275,10 @@ pub(crate) async fn refund(
 pub(crate) async fn receipt(
     app: State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Response {
-    change(app, auth, id, headers, body, "receipt", |b: ReceiptBody| Change::Receipt {
+    Path(path): Path<InvoicePath>,
+    command: Command<ReceiptBody>,
+) -> Changed {
+    change(app, auth, path.id, command, "receipt", |b: ReceiptBody| Change::Receipt {
         ers_reference: b.ers_reference,
         document: b.document,
     })
@@ -236,30 +288,30 @@ pub(crate) async fn receipt(
 pub(crate) async fn resolve_call(
     State(app): State<AppState>,
     Auth(caller): Auth,
-    Path((id, call)): Path<(Uuid, Uuid)>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Response {
+    Path(CallPath { id, call_id: call }): Path<CallPath>,
+    command: Command<ResolveBody>,
+) -> Changed {
     let path = format!("/v1/invoices/{id}/calls/{call}/resolve");
-    idempotent(
-        &app,
-        &caller,
-        &headers,
-        &path,
-        body,
-        StatusCode::OK,
-        async move |app: AppState, ctx: CommandContext<'_>, body: Bytes| {
-            let body: ResolveBody = parse(&body)?;
-            let change = Change::Resolve {
-                call_id: CallId(call),
-                succeeded: matches!(body.outcome, ResolveOutcome::Succeeded),
-                ers_reference: body.ers_reference,
-                note: body.note,
-            };
-            Ok(app.engine.change(&ctx, id, change).await?)
-        },
+    Changed(
+        idempotent(
+            &app,
+            &caller,
+            command,
+            &path,
+            StatusCode::OK,
+            async move |app: AppState, ctx: CommandContext<'_>, body: Bytes| {
+                let body: ResolveBody = parse(&body)?;
+                let change = Change::Resolve {
+                    call_id: CallId(call),
+                    succeeded: matches!(body.outcome, ResolveOutcome::Succeeded),
+                    ers_reference: body.ers_reference,
+                    note: body.note,
+                };
+                Ok(app.engine.change(&ctx, id, change).await?)
+            },
+        )
+        .await,
     )
-    .await
 }
 
 /// A change of an existing invoice with a body `B`.
@@ -267,45 +319,178 @@ async fn change<B: DeserializeOwned + Send + 'static>(
     State(app): State<AppState>,
     Auth(caller): Auth,
     id: Uuid,
-    headers: HeaderMap,
-    body: Bytes,
+    command: Command<B>,
     action: &'static str,
     make: impl FnOnce(B) -> Change + Send + 'static,
-) -> Response {
+) -> Changed {
     let path = format!("/v1/invoices/{id}/{action}");
-    idempotent(
-        &app,
-        &caller,
-        &headers,
-        &path,
-        body,
-        StatusCode::OK,
-        async move |app: AppState, ctx: CommandContext<'_>, body: Bytes| {
-            let body: B = parse(&body)?;
-            Ok(app.engine.change(&ctx, id, make(body)).await?)
-        },
+    Changed(
+        idempotent(
+            &app,
+            &caller,
+            command,
+            &path,
+            StatusCode::OK,
+            async move |app: AppState, ctx: CommandContext<'_>, body: Bytes| {
+                let body: B = parse(&body)?;
+                Ok(app.engine.change(&ctx, id, make(body)).await?)
+            },
+        )
+        .await,
     )
-    .await
+}
+
+/// A read's answer: the JSON of `T`, or an error (404, 503).
+pub(crate) struct Read<T>(pub(crate) Result<T, ApiError>);
+
+impl<T: serde::Serialize> IntoResponse for Read<T> {
+    fn into_response(self) -> Response {
+        match self.0 {
+            Ok(value) => Json(value).into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+impl<T: JsonSchema> OperationOutput for Read<T> {
+    type Inner = T;
+
+    fn inferred_responses(
+        ctx: &mut GenContext,
+        operation: &mut Operation,
+    ) -> Vec<(Option<u16>, aide::openapi::Response)> {
+        openapi::answer_json::<T>(ctx, operation, 200, "As of every event recorded so far");
+        not_found(ctx, operation);
+        database_unavailable(ctx, operation);
+        Vec::new()
+    }
+}
+
+/// The answer to `POST /v1/invoices` (see [`command_response`]).
+pub(crate) struct Issued(Response);
+
+/// The answer to a command on an invoice (see [`command_response`]).
+pub(crate) struct Changed(Response);
+
+impl IntoResponse for Issued {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl IntoResponse for Changed {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl OperationOutput for Issued {
+    type Inner = InvoiceView;
+
+    fn inferred_responses(
+        ctx: &mut GenContext,
+        operation: &mut Operation,
+    ) -> Vec<(Option<u16>, aide::openapi::Response)> {
+        openapi::answer_json::<InvoiceView>(ctx, operation, 201, "Issued: the invoice with its QR code and app links");
+        command_answers(ctx, operation);
+        let issue = [
+            ("unknown_terminal", "the terminal is not one of this key's registers"),
+            ("forbidden_notification_url", "seqrd does not send requests to the invoice's notification_url"),
+        ];
+        openapi::error(ctx, operation, 422, &issue);
+        Vec::new()
+    }
+}
+
+impl OperationOutput for Changed {
+    type Inner = InvoiceView;
+
+    fn inferred_responses(
+        ctx: &mut GenContext,
+        operation: &mut Operation,
+    ) -> Vec<(Option<u16>, aide::openapi::Response)> {
+        openapi::answer_json::<InvoiceView>(ctx, operation, 200, "Done: the invoice as it stands now");
+        command_answers(ctx, operation);
+        not_found(ctx, operation);
+        Vec::new()
+    }
+}
+
+/// What every command answers besides its success (see [`command_response`] and [`idempotent`]).
+fn command_answers(ctx: &mut GenContext, operation: &mut Operation) {
+    openapi::answer_json::<InvoiceView>(
+        ctx,
+        operation,
+        202,
+        "SEQR's answer was lost: a worker resolves the call's outcome; read the invoice (GET) to follow it",
+    );
+    openapi::error(
+        ctx,
+        operation,
+        409,
+        &[
+            ("idempotency_key_in_use", "a request with this Idempotency-Key is still running"),
+            ("concurrent_modification", "the invoice kept changing concurrently; retry"),
+            (
+                "invoice_closed, invoice_not_reserved, invoice_already_paid, call_in_flight, ...",
+                "the invoice's state does not allow this now (a rule of the invoice; the message says which)",
+            ),
+        ],
+    );
+    openapi::error(
+        ctx,
+        operation,
+        422,
+        &[
+            (
+                "seqr_rejected",
+                "SEQR refused the call: `error.seqr_result_code` is SEQR's result code and `invoice` the invoice \
+                 as it stands",
+            ),
+            ("idempotency_key_reused", "this Idempotency-Key was used with another request"),
+            (
+                "row_does_not_add_up, rows_do_not_add_up, invalid_text, too_many_items, currency_mismatch, ...",
+                "the command breaks a rule of the invoice (the message says which)",
+            ),
+        ],
+    );
+    openapi::error(
+        ctx,
+        operation,
+        503,
+        &[
+            ("database_unavailable", "Postgres cannot be reached; nothing was recorded"),
+            (
+                "seqr_unavailable",
+                "SEQR cannot be reached; nothing was sent or recorded: repeat the request with the same \
+                 Idempotency-Key after Retry-After",
+            ),
+        ],
+    );
+}
+
+fn not_found(ctx: &mut GenContext, operation: &mut Operation) {
+    openapi::error(ctx, operation, 404, &[("not_found", "no such invoice (or call) for this key")]);
+}
+
+fn database_unavailable(ctx: &mut GenContext, operation: &mut Operation) {
+    openapi::error(ctx, operation, 503, &[("database_unavailable", "Postgres cannot be reached")]);
 }
 
 /// Runs the command `f` under the Idempotency-Key rules (when the header is present) and answers its outcome: the
 /// invoice view with `ok`, or the call's fate ([`command_response`]).
-async fn idempotent<F>(
+async fn idempotent<B, F>(
     app: &AppState,
     caller: &Caller,
-    headers: &HeaderMap,
+    command: Command<B>,
     path: &str,
-    body: Bytes,
     ok: StatusCode,
     f: F,
 ) -> Response
 where
     F: AsyncFnOnce(AppState, CommandContext<'_>, Bytes) -> Result<Outcome, ApiError>,
 {
-    let key = match headers.get("idempotency-key").map(parse_key).transpose() {
-        Ok(k) => k,
-        Err(e) => return e.into_response(),
-    };
+    let Command { key, body, .. } = command;
     let render = move |outcome: &Outcome| answer(command_response(outcome, ok));
     let Some(key) = key else {
         let ctx = CommandContext { caller, claim: None, render: &render };
@@ -323,17 +508,6 @@ where
         return ApiError::from(e).into_response();
     }
     replay(answer, false)
-}
-
-/// Validates the `Idempotency-Key` header.
-fn parse_key(value: &axum::http::HeaderValue) -> Result<String, ApiError> {
-    let key = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be visible ASCII"))?;
-    if key.is_empty() || key.len() > engine::MAX_KEY_LEN {
-        return Err(ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
-    }
-    Ok(key.to_owned())
 }
 
 fn answer(result: Result<(StatusCode, serde_json::Value), ApiError>) -> Answer {
@@ -369,21 +543,15 @@ fn reply(result: Result<(StatusCode, serde_json::Value), ApiError>) -> Response 
 /// done: `ok`; refused by SEQR: 422 `seqr_rejected` (with the invoice); outcome unknown: 202 (a worker resolves it).
 fn command_response(outcome: &Outcome, ok: StatusCode) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let view = InvoiceView::of(&outcome.state).ok_or_else(ApiError::not_found)?;
-    let view = serde_json::to_value(view).map_err(ApiError::internal)?;
     match outcome.fate() {
-        Fate::RejectedBySeqr { operation, result_code, description } => Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            serde_json::json!({
-                "error": {
-                    "code": "seqr_rejected",
-                    "message": format!("SEQR refused {operation}: {result_code} {description}"),
-                    "seqr_result_code": result_code,
-                },
-                "invoice": view,
-            }),
-        )),
-        Fate::Pending => Ok((StatusCode::ACCEPTED, view)),
-        Fate::Done => Ok((ok, view)),
+        Fate::RejectedBySeqr { operation, result_code, description } => {
+            let message = format!("SEQR refused {operation}: {result_code} {description}");
+            let error = ErrorDetail { code: "seqr_rejected", message: &message, seqr_result_code: Some(result_code) };
+            let body = serde_json::to_value(ErrorBody { error, invoice: Some(&view) }).map_err(ApiError::internal)?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, body))
+        }
+        Fate::Pending => Ok((StatusCode::ACCEPTED, serde_json::to_value(view).map_err(ApiError::internal)?)),
+        Fate::Done => Ok((ok, serde_json::to_value(view).map_err(ApiError::internal)?)),
     }
 }
 

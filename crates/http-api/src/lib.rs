@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod error;
 mod extract;
+mod health;
 mod invoices;
 mod openapi;
 mod server;
@@ -12,10 +13,14 @@ mod view;
 
 use std::{net::SocketAddr, time::Duration};
 
+use aide::axum::{
+    routing::{get_with, post_with},
+    ApiRouter,
+};
 use axum::{
     extract::{DefaultBodyLimit, State},
     http::StatusCode,
-    routing::{get, post},
+    response::{IntoResponse, Response},
     Router,
 };
 use engine::{shutdown::Shutdown, Engine};
@@ -31,6 +36,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) engine: Engine,
+    /// The OpenAPI document, generated once at start-up.
+    pub(crate) document: openapi::Document,
 }
 
 /// Limits of the HTTP server against slow, idle and too many clients (see the `server` module for how each is
@@ -59,79 +66,146 @@ pub fn serve_on(
     shutdown: Shutdown,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let local = listener.local_addr()?;
-    let router = router(AppState { engine });
+    let router = router(engine);
     let handle = tokio::spawn(server::serve(listener, router, limits, shutdown));
     Ok((local, handle))
 }
 
-/// The whole API.
-fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/invoices", post(invoices::issue))
-        .route("/v1/invoices/{id}", get(invoices::get))
-        .route("/v1/invoices/{id}/events", get(invoices::events))
-        .route("/v1/invoices/{id}/loyalty", post(invoices::loyalty))
-        .route("/v1/invoices/{id}/commit", post(invoices::commit))
-        .route("/v1/invoices/{id}/cancel", post(invoices::cancel))
-        .route("/v1/invoices/{id}/refunds", post(invoices::refund))
-        .route("/v1/invoices/{id}/receipt", post(invoices::receipt))
-        .route("/v1/invoices/{id}/calls/{call_id}/resolve", post(invoices::resolve_call))
-        .route("/v1/seqr/notifications/{token}", post(notification))
-        .route("/v1/openapi.json", get(openapi::spec))
-        .route("/health", get(|| async { "ok" }))
-        .route("/health/live", get(|| async { axum::Json(serde_json::json!({"status": "live"})) }))
-        .route("/health/ready", get(ready))
+/// The whole API: the documented routes (see [`routes`]), a JSON 404 for any other path and a JSON 405 (with
+/// `Allow`) for a method a route does not take.
+fn router(engine: Engine) -> Router {
+    let (router, document) = openapi::generate(routes());
+    let document = openapi::Document(serde_json::to_vec(&document).unwrap_or_default().into());
+    router
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .with_state(AppState { engine, document })
+}
+
+/// Every route, with its documentation (generated from the handlers' types: see the `openapi` module).
+fn routes() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/v1/invoices",
+            post_with(invoices::issue, |op| op.id(openapi::ISSUE_INVOICE).summary("Issue an invoice (sendInvoice)")),
+        )
+        .api_route("/v1/invoices/{id}", get_with(invoices::get, |op| op.id("get_invoice").summary("The invoice")))
+        .api_route(
+            "/v1/invoices/{id}/events",
+            get_with(invoices::events, |op| op.id("get_invoice_events").summary("The invoice's events, in order")),
+        )
+        .api_route(
+            "/v1/invoices/{id}/loyalty",
+            post_with(invoices::loyalty, |op| {
+                op.id("apply_loyalty").summary("Apply loyalty: tokens used, updated rows and total (updateInvoice)")
+            }),
+        )
+        .api_route(
+            "/v1/invoices/{id}/commit",
+            post_with(invoices::commit, |op| {
+                op.id("commit_invoice").summary("Commit a reservation with the final amount (commitReservation)")
+            }),
+        )
+        .api_route(
+            "/v1/invoices/{id}/cancel",
+            post_with(invoices::cancel, |op| {
+                op.id("cancel_invoice").summary("Cancel an unpaid invoice (cancelInvoice); the body may be empty")
+            }),
+        )
+        .api_route(
+            "/v1/invoices/{id}/refunds",
+            post_with(invoices::refund, |op| {
+                op.id("refund_invoice").summary("Refund part or all of the payment (refundPayment)")
+            }),
+        )
+        .api_route(
+            "/v1/invoices/{id}/receipt",
+            post_with(invoices::receipt, |op| {
+                op.id("submit_receipt").summary("Submit a receipt document (submitPaymentReceipt)")
+            }),
+        )
+        .api_route(
+            "/v1/invoices/{id}/calls/{call_id}/resolve",
+            post_with(invoices::resolve_call, |op| {
+                op.id("resolve_call")
+                    .summary("Settle a SEQR call whose outcome is unknown (finance, after reconciliation)")
+            }),
+        )
+        .api_route(
+            "/v1/seqr/notifications/{token}",
+            post_with(notification, |op| {
+                op.id("seqr_notification")
+                    .summary("SEQR's notificationUrl (no API key: the token is bound to one invoice)")
+            }),
+        )
+        .api_route("/v1/openapi.json", get_with(spec, |op| op.id("openapi").summary("This document")))
+        .api_route(
+            "/health",
+            get_with(health::ok, |op| {
+                op.id("health").summary("Always ok while the process runs (kept for old load balancers)")
+            }),
+        )
+        .api_route("/health/live", get_with(health::live, |op| op.id("live").summary("Liveness: the process answers")))
+        .api_route(
+            "/health/ready",
+            get_with(health::ready, |op| {
+                op.id("ready").summary(
+                    "Readiness: Postgres answers; SEQR's reachability, each subscription's lag (projections, relay) \
+                     and the live worker instances",
+                )
+            }),
+        )
+}
+
+/// `GET /v1/openapi.json`.
+async fn spec(State(app): State<AppState>) -> openapi::Document {
+    app.document.clone()
+}
+
+/// The path of SEQR's notification.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct TokenPath {
+    /// The invoice's notification token (in the notificationUrl seqrd gave SEQR).
+    token: String,
 }
 
 /// `POST /v1/seqr/notifications/{token}`: SEQR says something happened; poll that invoice at once. The token is
 /// the only credential (SEQR cannot authenticate), so an unknown token answers 404 and changes nothing; a known
 /// one can only bring the invoice's next poll forward, at most once per `notification_min_interval` (a flood of a
 /// leaked token costs one indexed lookup per request and no SEQR call).
-async fn notification(State(app): State<AppState>, Path(token): Path<String>) -> Result<StatusCode, ApiError> {
-    if app.engine.notified(&token).await? {
-        Ok(StatusCode::OK)
-    } else {
-        Err(ApiError::not_found())
+async fn notification(State(app): State<AppState>, Path(path): Path<TokenPath>) -> Notified {
+    Notified(match app.engine.notified(&path.token).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ApiError::not_found()),
+        Err(e) => Err(e.into()),
+    })
+}
+
+/// The answer to a notification: 200 (no body), or an error.
+struct Notified(Result<(), ApiError>);
+
+impl IntoResponse for Notified {
+    fn into_response(self) -> Response {
+        match self.0 {
+            Ok(()) => StatusCode::OK.into_response(),
+            Err(e) => e.into_response(),
+        }
     }
 }
 
-/// `GET /health/ready`: 200 when this process can serve (Postgres answers within the pool's acquire timeout), else
-/// 503. The body reports each dependency and part: the database, every subscription's lag (projections and the
-/// relay, in events, counted up to 10,000) with its last checkpoint time, and the live worker instances.
-async fn ready(State(app): State<AppState>) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    match app.engine.readiness().await {
-        Ok(report) => {
-            let subscriptions: Vec<_> = report
-                .subscriptions
-                .into_iter()
-                .map(|s| {
-                    serde_json::json!({"name": s.name, "lag_events": s.lag_events, "lag_at_least": s.lag_at_least,
-                                       "checkpoint_at": s.checkpoint_at})
-                })
-                .collect();
-            axum::Json(serde_json::json!({
-                "status": "ready",
-                "database": "ok",
-                "subscriptions": subscriptions,
-                "workers": {"live_instances": report.live_workers},
-            }))
-            .into_response()
-        }
-        Err(e) => {
-            tracing::warn!(error = %engine::error_chain(&e), "readiness: database unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(axum::http::header::RETRY_AFTER, "1")],
-                axum::Json(serde_json::json!({"status": "not_ready", "database": "unreachable"})),
-            )
-                .into_response()
-        }
+impl aide::OperationOutput for Notified {
+    type Inner = ();
+
+    fn inferred_responses(
+        ctx: &mut aide::generate::GenContext,
+        operation: &mut aide::openapi::Operation,
+    ) -> Vec<(Option<u16>, aide::openapi::Response)> {
+        openapi::answer(ctx, operation, 200, "The invoice will be polled at once (no body)", None);
+        openapi::error(ctx, operation, 404, &[("not_found", "unknown token")]);
+        openapi::error(ctx, operation, 503, &[("database_unavailable", "Postgres cannot be reached")]);
+        Vec::new()
     }
 }

@@ -87,3 +87,49 @@ impl InvoiceView {
         })
     }
 }
+
+/// `GET /v1/invoices/{id}/events`: the invoice's events, in order.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct EventsView {
+    pub invoice_id: uuid::Uuid,
+    pub events: Vec<EventView>,
+}
+
+/// One event as recorded.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct EventView {
+    pub id: uuid::Uuid,
+    /// The event type, e.g. `invoice_issued`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub schema_version: i32,
+    /// The invoice's version after this event.
+    pub version: i64,
+    /// The event's place in the whole log.
+    pub position: i64,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+    pub correlation_id: uuid::Uuid,
+    pub causation_id: Option<uuid::Uuid>,
+    /// Who caused it (an API key's id, a worker).
+    pub actor: String,
+    /// The event's payload, as stored.
+    #[schemars(with = "serde_json::Value")]
+    pub data: Box<serde_json::value::RawValue>,
+}
+
+impl EventView {
+    pub(crate) fn of(e: engine::EventRecord) -> EventView {
+        EventView {
+            id: e.id,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            version: e.version,
+            position: e.position,
+            recorded_at: e.recorded_at,
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            actor: e.actor,
+            data: e.data,
+        }
+    }
+}

@@ -20,7 +20,15 @@ mod xml;
 pub use crate::error::WireError;
 pub use crate::parse::{parse_fault, parse_request, parse_request_with, parse_response, parse_response_with};
 pub use crate::render::{render_fault, render_request, render_request_with, render_response, render_response_with};
-pub use crate::types::*;
+pub use crate::types::{
+    AcknowledgmentMode, Amount, AssignSeqrIdRequest, CancelInvoiceRequest, ClientContext, CommitReservationRequest,
+    CustomerToken, ErsResponse, ExecuteReportRequest, ExecuteReportResponse, FaultCode, GetPaymentStatusRequest,
+    Invoice, InvoiceRow, InvoiceStatus, MarkTransactionPeriodRequest, MarkTransactionPeriodResponse, Operation,
+    ParameterMap, PaymentMode, PaymentStatusResponse, PrincipalId, Receipt, ReceiptDocument, RefundPaymentRequest,
+    RegisterTerminalRequest, RegisterTerminalResponse, Report, Request, Response, ResultCode, SendInvoiceRequest,
+    SendInvoiceResponse, SoapFault, SubmitPaymentReceiptRequest, TokenStatus, UnregisterTerminalRequest,
+    UpdateInvoiceRequest, XsDateTime, NS_SEQR, NS_SEQR_SERVICE, NS_SOAP_ENV,
+};
 
 /// The project's SEQR v2 main WSDL (binding and service). Its `soap:address` and import location contain
 /// [`WSDL_ADDRESS_PLACEHOLDER`], which a server replaces with its own endpoint URL.

@@ -2,15 +2,15 @@
 //! event-schema tests validate them against the committed JSON Schemas.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use domain::event::{
-    CallOutcomeUnknown, CallRejected, CallResolved, CallSucceeded, CancelRequested, CommitRequested, InvoiceIssued,
-    InvoiceUpdateRequested, ReceiptSubmitRequested, RefundRequested, ReservationExpired, SendInvoiceRequested,
-    StatusObserved,
-};
 use domain::{
     AcknowledgmentMode, CallId, CallSuccess, Currency, CustomerToken, Event, Evidence, HttpUrl, Invoice, InvoiceId,
     InvoiceRow, MerchantId, Money, Payment, PaymentMode, ReceiptDocument, ReceiptType, Resolution, Scope, SeqrStatus,
     StoreId, TenantId, TerminalId, TokenStatus,
+};
+use domain::{
+    CallOutcomeUnknown, CallRejected, CallResolved, CallSucceeded, CancelRequested, CommitRequested, InvoiceIssued,
+    InvoiceUpdateRequested, ReceiptSubmitRequested, RefundRequested, ReservationExpired, SendInvoiceRequested,
+    StatusObserved,
 };
 use uuid::Uuid;
 
