@@ -5,9 +5,10 @@
 //! The stack's pool has two connections: the register-change listener holds one, every statement runs on the
 //! other. So once a flow has run, every statement it needs is prepared on the connection it gets, and the count
 //! is the steady state (on a fresh connection sqlx prepares a statement in a round trip of its own, once).
-//! Each statement's connection goes back to the pool with a ping (sqlx's pool does that): those pings count, each
-//! with the statement it follows. The store's NOTIFY after an append is sent by a background task after the
-//! commit (no request waits for it): it is reported, but not counted against the request.
+//! Each statement's connection goes back to the pool with a ping (sqlx's pool does that): the pings are listed,
+//! each with the statement it follows, and held to one per statement, but not counted against the targets. The
+//! store's NOTIFY after an append is sent by a background task after the commit (no request waits for it): it is
+//! reported, but not counted against the request.
 
 use std::fmt::Write as _;
 

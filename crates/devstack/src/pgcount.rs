@@ -141,9 +141,9 @@ impl PgCounter {
                 let client = match listener.accept().await {
                     Ok((client, _)) => client,
                     Err(e) => {
-                        // E.g. out of file descriptors: keep serving the connections that exist, try again.
+                        // E.g. out of file descriptors: keep serving the connections that exist, try again soon.
                         tracing::warn!(error = %e, "pgcount: accept failed");
-                        tokio::task::yield_now().await;
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                         continue;
                     }
                 };
@@ -178,7 +178,8 @@ impl PgCounter {
         self.addr.port()
     }
 
-    /// `base` (user, password, database, settings) connecting through the counter, in plaintext.
+    /// `base` (user, password, database, settings) connecting through the counter, in plaintext. `base` must be a
+    /// TCP one: with a Unix-socket path sqlx would use the socket and bypass the counter.
     pub fn options(&self, base: &PgConnectOptions) -> PgConnectOptions {
         base.clone().host("127.0.0.1").port(self.port()).ssl_mode(PgSslMode::Disable)
     }
