@@ -281,7 +281,10 @@ impl Engine {
             tokens: input.tokens,
         });
         let meta = metadata(caller.actor(), None);
-        self.command(ctx, invoice_id, None, &meta, key.as_deref(), true, None, |_| command.clone()).await
+        // Without a key the id was made just now: its stream is empty, no need to read it (were it not, the append
+        // would meet a version conflict and re-decide on the stream as it is).
+        let fresh = key.is_none().then(LoadedInvoice::default);
+        self.command(ctx, invoice_id, fresh, &meta, key.as_deref(), true, None, |_| command.clone()).await
     }
 
     /// Changes one of the caller's invoices.
