@@ -28,11 +28,7 @@ use domain::{
 };
 use engine::Relay;
 use futures::StreamExt as _;
-use lapin::{
-    options::{BasicConsumeOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions},
-    types::{AMQPValue, FieldTable},
-    Channel, Connection, ConnectionProperties,
-};
+use lapin::{options::BasicConsumeOptions, types::FieldTable};
 use rust_decimal::Decimal;
 use seqrd::{
     app::{self, Part},
@@ -42,7 +38,7 @@ use store_pg::{AppendRequest, EventScope, EventStore, Metadata, NewEvent, PgConn
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::http::env_or;
+use crate::{broker::Broker, http::env_or};
 
 /// Invoices per second of each phase.
 const RATES: [u32; 2] = [2, 200];
@@ -267,35 +263,4 @@ async fn collect(
         missing.remove(&id);
     }
     Ok(())
-}
-
-/// The scratch exchange and its quorum queue, bound to every routing key.
-struct Broker {
-    connection: Connection,
-    channel: Channel,
-    exchange: String,
-    queue: String,
-}
-
-impl Broker {
-    async fn create(url: &str, exchange: &str) -> anyhow::Result<Broker> {
-        let connection = Connection::connect(url, ConnectionProperties::default()).await?;
-        let channel = connection.create_channel().await?;
-        amqp::declare_exchange(&channel, exchange).await?;
-        let mut args = FieldTable::default();
-        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        let queue = exchange.to_owned();
-        channel
-            .queue_declare(&queue, QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() }, args)
-            .await?;
-        channel.queue_bind(&queue, exchange, "#", QueueBindOptions::default(), FieldTable::default()).await?;
-        Ok(Broker { connection, channel, exchange: exchange.to_owned(), queue })
-    }
-
-    async fn delete(&self) -> anyhow::Result<()> {
-        self.channel.queue_delete(&self.queue, QueueDeleteOptions::default()).await?;
-        self.channel.exchange_delete(&self.exchange, ExchangeDeleteOptions::default()).await?;
-        self.connection.close(200, "done").await?;
-        Ok(())
-    }
 }

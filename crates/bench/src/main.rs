@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 
 mod append;
+mod broker;
 mod codec;
 mod delivery;
 mod http;

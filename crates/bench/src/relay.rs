@@ -16,17 +16,12 @@ use std::time::{Duration, Instant};
 use amqp::{AmqpFeed, FeedMessage, Publisher};
 use anyhow::Context as _;
 use engine::{FeedEvent, Relay};
-use lapin::options::{
-    ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions,
-};
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Channel, Connection, ConnectionProperties};
 use serde_json::json;
 use sqlx::PgPool;
 use store_pg::{AppendRequest, Checkpoint, EventScope, EventStore, Metadata, NewEvent};
 use uuid::Uuid;
 
-use crate::append::ScratchDb;
+use crate::{append::ScratchDb, broker::Broker};
 
 /// Events per batch and confirm window, for both the relay and the raw publisher.
 const WINDOW: i64 = 1000;
@@ -39,7 +34,7 @@ pub(crate) async fn run() -> anyhow::Result<()> {
     let events: usize = std::env::var("SEQRD_BENCH_RELAY_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(50_000);
     let amqp_url = std::env::var("AMQP_URL").context("AMQP_URL is not set")?;
     let db = ScratchDb::create("relay").await?;
-    let broker = Broker::create(&amqp_url).await;
+    let broker = Broker::create(&amqp_url, &format!("seqrd.bench.relay.{}", std::process::id())).await;
     let result = match &broker {
         Ok(broker) => measure(&db, broker, &amqp_url, events).await,
         Err(e) => Err(anyhow::anyhow!("cannot set up RabbitMQ: {e}")),
@@ -189,41 +184,5 @@ fn request(stream_id: Uuid, stream: usize, version: usize, n: usize) -> AppendRe
                 }),
             })
             .collect(),
-    }
-}
-
-/// The scratch exchange and quorum queue.
-struct Broker {
-    connection: Connection,
-    channel: Channel,
-    exchange: String,
-    queue: String,
-}
-
-impl Broker {
-    async fn create(url: &str) -> anyhow::Result<Broker> {
-        let connection = Connection::connect(url, ConnectionProperties::default()).await?;
-        let channel = connection.create_channel().await?;
-        let name = format!("seqrd.bench.relay.{}", std::process::id());
-        amqp::declare_exchange(&channel, &name).await?;
-        let mut args = FieldTable::default();
-        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        channel
-            .queue_declare(&name, QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() }, args)
-            .await?;
-        channel.queue_bind(&name, &name, "#", QueueBindOptions::default(), FieldTable::default()).await?;
-        Ok(Broker { connection, channel, exchange: name.clone(), queue: name })
-    }
-
-    async fn purge(&self) -> anyhow::Result<()> {
-        self.channel.queue_purge(&self.queue, QueuePurgeOptions::default()).await?;
-        Ok(())
-    }
-
-    async fn delete(&self) -> anyhow::Result<()> {
-        self.channel.queue_delete(&self.queue, QueueDeleteOptions::default()).await?;
-        self.channel.exchange_delete(&self.exchange, ExchangeDeleteOptions::default()).await?;
-        self.connection.close(200, "done").await?;
-        Ok(())
     }
 }

@@ -33,7 +33,7 @@ use crate::{
 
 /// Longest time a SEQR call can take (the client's timeouts are shorter); a requested call without an outcome
 /// after this is considered orphaned by a dead process.
-pub const CALL_DEADLINE: Duration = Duration::from_secs(45);
+pub(crate) const CALL_DEADLINE: Duration = Duration::from_secs(45);
 
 /// What the engine is built from.
 pub struct EngineParts {
@@ -193,31 +193,20 @@ impl Engine {
         &self.shared.rate
     }
 
-    /// One SEQR call of a register: within the fleet's rate budget, observed by the breaker, and dropping the
-    /// register's cached credentials when SEQR refuses them. Every call seqrd makes goes through here.
+    /// One SEQR call: within the fleet's rate budget, observed by the breaker, and, for a call with a register's
+    /// credentials (`register`: tenant and terminal), dropping the cached credentials when SEQR refuses them (a
+    /// reseller's call has none). Every call seqrd makes goes through here.
     pub(crate) async fn call_seqr(
         &self,
         request: seqr_wire::Request,
-        tenant: &str,
-        terminal: &str,
+        register: Option<(&str, &str)>,
     ) -> Result<seqr_wire::Response, seqr_client::CallError> {
         self.rate().acquire().await;
         let result = self.shared.seqr.call(request).await;
         self.shared.breaker.observe(&result);
-        if seqr::credentials_refused(&result) {
+        if let Some((tenant, terminal)) = register.filter(|_| seqr::credentials_refused(&result)) {
             self.terminals().forget(tenant, terminal);
         }
-        result
-    }
-
-    /// A call outside any register (a reseller's), observed by the breaker.
-    pub(crate) async fn call_seqr_as_reseller(
-        &self,
-        request: seqr_wire::Request,
-    ) -> Result<seqr_wire::Response, seqr_client::CallError> {
-        self.rate().acquire().await;
-        let result = self.shared.seqr.call(request).await;
-        self.shared.breaker.observe(&result);
         result
     }
 
@@ -460,8 +449,8 @@ impl Engine {
             .await?;
         let requested = decided.appended.iter().find_map(|e| e.as_call_request()).map(|r| r.call_id());
         let Some(call_id) = requested else {
-            if claim.is_some() && !decided.appended.is_empty() {
-                claim.inspect(|c| c.mark_answered());
+            if let Some(claim) = claim.filter(|_| !decided.appended.is_empty()) {
+                claim.mark_answered();
             }
             return Ok(Outcome { state: decided.loaded.state, call: resolved });
         };
@@ -494,7 +483,7 @@ impl Engine {
             _ => None,
         };
         let wire = seqr::wire_request(&request, &creds, notification_url.as_deref());
-        let result = self.call_seqr(wire, &tenant, &terminal).await;
+        let result = self.call_seqr(wire, Some((&tenant, &terminal))).await;
         let outcome = seqr::outcome(&request, result);
         let at = now();
         let poll = &self.settings().poll;

@@ -13,7 +13,7 @@ pub enum ErrorClass {
     Invalid,
     /// The request conflicts with the current state; it may succeed later or after another change.
     Conflict,
-    /// A dependency (Postgres, SEQR) cannot be reached now; retry later ([`EngineError::retry_after`]).
+    /// A dependency (Postgres, SEQR) cannot be reached now; retry later.
     Unavailable,
     /// Something is broken on our side (a stored event that does not decode, a bug).
     Internal,
@@ -44,7 +44,7 @@ pub enum EngineError {
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
     /// SEQR cannot be reached now; nothing was recorded: retry after the duration (with the same Idempotency-Key).
-    #[error("SEQR cannot be reached; nothing was sent or recorded: retry later")]
+    #[error("SEQR cannot be reached; nothing was sent or recorded: retry in {} s", retry_after.as_secs().max(1))]
     SeqrUnavailable { retry_after: std::time::Duration },
     /// The invoice (or call) does not exist, or is not the caller's.
     #[error("no such resource")]
@@ -73,15 +73,6 @@ impl EngineError {
             EngineError::Corrupt(_) => "internal_error",
             EngineError::Store(e) if e.is_unavailable() => "database_unavailable",
             EngineError::Store(_) => "internal_error",
-        }
-    }
-
-    /// When a retry may succeed, for a failure of class [`ErrorClass::Unavailable`].
-    pub fn retry_after(&self) -> Option<std::time::Duration> {
-        match self {
-            EngineError::SeqrUnavailable { retry_after } => Some(*retry_after),
-            EngineError::Store(e) if e.is_unavailable() => Some(std::time::Duration::from_secs(1)),
-            _ => None,
         }
     }
 

@@ -4,13 +4,13 @@
 use crate::{Engine, EngineError};
 
 /// How many events behind a subscription may be counted exactly (beyond, the answer says "at least").
-pub const LAG_COUNT_LIMIT: i64 = 10_000;
+pub(crate) const LAG_COUNT_LIMIT: i64 = 10_000;
 
 /// One subscription's progress, for readiness.
 #[derive(Debug, Clone)]
 pub struct SubscriptionHealth {
     pub name: String,
-    /// Events after its checkpoint, counted up to [`LAG_COUNT_LIMIT`].
+    /// Events after its checkpoint, counted up to 10,000.
     pub lag_events: i64,
     /// Whether the count stopped at the limit.
     pub lag_at_least: bool,

@@ -67,11 +67,6 @@ impl Claim {
         format!("http:{}:{}", self.api_key_id, self.key)
     }
 
-    /// The key as the caller sent it.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
     /// The write that stores `answer` with an append (and marks the claim answered once that append succeeded).
     pub(crate) fn answer(&self, answer: &Answer) -> Option<(uuid::Uuid, String, i32, Vec<u8>)> {
         (!answer.is_server_error())

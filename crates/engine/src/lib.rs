@@ -25,11 +25,9 @@ pub mod shutdown;
 mod terminals;
 
 pub use access::Caller;
-pub use commands::{
-    Change, CommandContext, Engine, EngineParts, EventRecord, Fate, IssueInput, Outcome, Render, CALL_DEADLINE,
-};
+pub use commands::{Change, CommandContext, Engine, EngineParts, EventRecord, Fate, IssueInput, Outcome, Render};
 pub use error::{error_chain, EngineError, ErrorClass};
-pub use health::{Readiness, SubscriptionHealth, LAG_COUNT_LIMIT};
+pub use health::{Readiness, SubscriptionHealth};
 pub use idempotency::{fingerprint, Answer, Begun, Claim, MAX_KEY_LEN};
 pub use invoices::{metadata, now};
 pub use outbound::{is_public, MerchantUrlPolicy, OutboundError};

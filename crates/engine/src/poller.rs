@@ -251,7 +251,7 @@ impl Poller {
         let scope = state.scope().ok_or(EngineError::NotFound)?;
         let creds = self.engine.credentials(scope.tenant.as_str(), scope.terminal.as_str()).await?;
         let request = seqr::status_request(&creds, reference, state.invoice_version());
-        let result = self.engine.call_seqr(request, scope.tenant.as_str(), scope.terminal.as_str()).await;
+        let result = self.engine.call_seqr(request, Some((scope.tenant.as_str(), scope.terminal.as_str()))).await;
         let fallback = state.committed_amount().or_else(|| state.total());
         let obs = match seqr::status_answer(result, fallback) {
             StatusAnswer::Observed(obs) => obs,
@@ -286,7 +286,7 @@ impl Poller {
         let creds = self.engine.credentials(scope.tenant.as_str(), scope.terminal.as_str()).await?;
         let notification_url = self.engine.notification_url(invoice_id).await?;
         let wire = seqr::wire_request(&request, &creds, Some(&notification_url));
-        let result = self.engine.call_seqr(wire, scope.tenant.as_str(), scope.terminal.as_str()).await;
+        let result = self.engine.call_seqr(wire, Some((scope.tenant.as_str(), scope.terminal.as_str()))).await;
         match seqr::repeat_resolution(request.kind(), result) {
             Ok((resolution, evidence)) => self.resolve(invoice_id, meta, loaded, call_id, resolution, evidence).await,
             Err(e) => {

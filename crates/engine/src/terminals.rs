@@ -132,7 +132,7 @@ impl Engine {
             password: Some(password.expose().to_owned()),
             name: Some(spec.terminal_id.clone()),
         });
-        let terminal_id = match self.call_seqr_as_reseller(request).await? {
+        let terminal_id = match self.call_seqr(request, None).await? {
             wire::Response::RegisterTerminal(r) => {
                 r.terminal_id.ok_or(TerminalError::Answer("registerTerminal returned no terminalId"))?
             }
@@ -150,10 +150,7 @@ impl Engine {
         self.terminals().clear();
         loop {
             match listener.recv().await {
-                Ok((_, payload)) => match payload.split_once(':') {
-                    Some((tenant, terminal)) => self.terminals().forget(tenant, terminal),
-                    None => self.terminals().clear(),
-                },
+                Ok((_, payload)) => self.terminal_changed(&payload),
                 Err(e) => {
                     self.terminals().clear();
                     return Err(e.into());

@@ -9,8 +9,8 @@ use std::{net::SocketAddr, path::Path, time::Duration};
 use serde::Deserialize;
 use url::Url;
 
-pub use engine::PollConfig;
-pub use http_api::HttpLimits;
+use engine::PollConfig;
+use http_api::HttpLimits;
 
 use crate::app::Part;
 
