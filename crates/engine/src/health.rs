@@ -37,11 +37,11 @@ impl Engine {
             return Ok(false);
         }
         let min = self.settings().notification_min_interval.as_secs_f64();
-        let Some((invoice, woken)) = store_pg::fleet::notified(self.pool(), token, min).await? else {
+        let interval = self.settings().poll.active_interval;
+        let Some((_, woken)) = store_pg::fleet::notified(self.pool(), token, min, interval).await? else {
             return Ok(false);
         };
         if woken {
-            store_pg::jobs::due_now(self.pool(), invoice, self.settings().poll.active_interval).await?;
             store_pg::fleet::notify_workers(self.pool()).await?;
         }
         Ok(true)

@@ -46,14 +46,25 @@ pub async fn notification_token(pool: &PgPool, invoice_id: Uuid, fresh: &str) ->
     .await?)
 }
 
-/// A notification arrived with `token`: its invoice, and whether it may wake the invoice now (at most once per
-/// `min_interval_secs`; the row lock makes two concurrent notifications wake it once). `None`: unknown token.
-pub async fn notified(pool: &PgPool, token: &str, min_interval_secs: f64) -> Result<Option<(Uuid, bool)>, StoreError> {
+/// A notification arrived with `token`: its invoice, and whether it woke the invoice now (at most once per
+/// `min_interval_secs`; the row lock makes two concurrent notifications wake it once). A woken invoice is due at once
+/// in the same statement ([`crate::jobs::due_now`]'s effect, polled every `interval` from then), so whoever finds
+/// the token already woken knows the invoice is due. `None`: unknown token.
+pub async fn notified(
+    pool: &PgPool,
+    token: &str,
+    min_interval_secs: f64,
+    interval: std::time::Duration,
+) -> Result<Option<(Uuid, bool)>, StoreError> {
     Ok(sqlx::query_as(
         "WITH woken AS (
              UPDATE notification_tokens SET woken_at = now()
              WHERE token = $1 AND (woken_at IS NULL OR woken_at <= now() - make_interval(secs => $2))
              RETURNING invoice_id
+         ),
+         due AS (
+             INSERT INTO poll_jobs (invoice_id, due_at, interval_ms) SELECT invoice_id, now(), $3 FROM woken
+             ON CONFLICT (invoice_id) DO UPDATE SET due_at = now(), wake = true, updated_at = now()
          )
          SELECT invoice_id, true FROM woken
          UNION ALL
@@ -61,6 +72,7 @@ pub async fn notified(pool: &PgPool, token: &str, min_interval_secs: f64) -> Res
     )
     .bind(token)
     .bind(min_interval_secs)
+    .bind(i32::try_from(interval.as_millis()).unwrap_or(i32::MAX))
     .fetch_optional(pool)
     .await?)
 }
