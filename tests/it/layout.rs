@@ -4,6 +4,9 @@
 //!   of the store; the engine nothing of HTTP, AMQP or sqlx;
 //! - the production binary (`seqrd`, through all its normal dependencies) does not link the simulator;
 //! - no SQL statement is issued outside `store-pg` (the tests and the benchmarks, which inspect databases, aside).
+//! - inside `http-api`, the domain's types are named only by the DTO conversions (`src/dto/convert.rs` and its
+//!   tests): the API's JSON is its own DTOs', not the domain's or the events'; elsewhere only the text limits
+//!   (`domain::text::max`) its schemas publish.
 //!
 //! Every rule is also broken on purpose below, on a doctored copy of the graph, to show that it can fail.
 
@@ -157,6 +160,54 @@ fn sql_outside_store(root: &Path) -> Vec<String> {
     found
 }
 
+/// Whether a line of Rust (comments stripped) names the `domain` crate other than by its text limits
+/// (`domain::text::max::...`): a path through it, `use domain`, `domain as ...`, `extern crate domain`.
+fn names_domain(code: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    code.match_indices("domain").any(|(i, word)| {
+        let after = &code[i + word.len()..];
+        if code[..i].ends_with(ident) || after.starts_with(ident) {
+            return false;
+        }
+        let rest = after.trim_start();
+        if let Some(path) = rest.strip_prefix("::") {
+            let limits = path.trim_start().strip_prefix("text::max");
+            return limits.is_none_or(|l| l.starts_with(ident));
+        }
+        let head = code[..i].trim_end();
+        head.ends_with("use") || head.ends_with("crate") || rest.starts_with("as ")
+    })
+}
+
+/// Lines of `source` that name the domain (see [`names_domain`]).
+fn domain_lines(source: &str) -> Vec<usize> {
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| names_domain(line.split("//").next().unwrap_or("")))
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+/// Where http-api names the domain outside its DTO conversions.
+fn domain_outside_conversions(root: &Path) -> Vec<String> {
+    let krate = root.join("crates/http-api");
+    let mut files = Vec::new();
+    rust_files(&krate.join("src"), &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let inside = file.strip_prefix(&krate).unwrap();
+        if inside == Path::new("src/dto/convert.rs") || inside.starts_with("src/dto/convert") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&file).unwrap();
+        for line in domain_lines(&source) {
+            found.push(format!("{}:{line}", file.strip_prefix(root).unwrap().display()));
+        }
+    }
+    found
+}
+
 #[test]
 fn the_crates_depend_only_in_the_directions_of_the_layout() {
     let (graph, members) = graph();
@@ -208,4 +259,29 @@ fn the_sql_scan_finds_statements_and_ignores_comments() {
     let found = sql_outside_store(&root);
     std::fs::remove_dir_all(&root).unwrap();
     assert_eq!(found, vec!["crates/http-api/src/lib.rs:1".to_owned()]);
+}
+
+#[test]
+fn http_api_names_the_domain_only_in_its_conversions() {
+    let found = domain_outside_conversions(&workspace_root());
+    assert!(found.is_empty(), "http-api names the domain outside src/dto/convert.rs:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_domain_scan_finds_uses_and_allows_the_text_limits() {
+    let source = "use domain::Money;\n#[schemars(length(max = \"domain::text::max::ROWS\"))]\n// domain::Invoice in a \
+                  comment\nlet m: ::domain::Money = x;\nuse domain as d;\nlet subdomain = 1; // the domain's rules\n\
+                  #[schemars(with = \"domain::TerminalId\")]\nlet n = domain::text::check(a, b, 1);\n";
+    assert_eq!(domain_lines(source), vec![1, 4, 5, 7, 8]);
+    // On a copy of http-api's sources with a domain type named in a handler, the scan reports it, and only it.
+    let root = std::env::temp_dir().join(format!("seqrd-layout-domain-{}", std::process::id()));
+    let src = root.join("crates/http-api/src");
+    std::fs::create_dir_all(src.join("dto/convert")).unwrap();
+    std::fs::write(src.join("invoices.rs"), "use domain::Money;\n").unwrap();
+    std::fs::write(src.join("dto/convert.rs"), "use domain::Money;\n").unwrap();
+    std::fs::write(src.join("dto/convert/tests.rs"), "let m = domain::Money::zero(c);\n").unwrap();
+    std::fs::write(src.join("dto/requests.rs"), "#[schemars(length(max = \"domain::text::max::ROWS\"))]\n").unwrap();
+    let found = domain_outside_conversions(&root);
+    std::fs::remove_dir_all(&root).unwrap();
+    assert_eq!(found, vec!["crates/http-api/src/invoices.rs:1".to_owned()]);
 }

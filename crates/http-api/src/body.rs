@@ -24,12 +24,25 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// Reads a parsed body as `T`, refusing values that do not fit and fields `T` does not define at any depth (422).
+#[cfg(test)]
 pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    from_value_with(value, Ok::<T, ApiError>)
+}
+
+/// Reads a parsed body as the DTO `D` and converts it (`convert`, e.g. into the engine's command), refusing (422)
+/// values that do not fit `D` or that `convert` refuses (`invalid_body`), then fields `D` does not define at any
+/// depth (`unknown_field`): a body with both is answered as invalid, whichever of the two finds the value.
+pub(crate) fn from_value_with<D, T, E>(value: Value, convert: impl FnOnce(D) -> Result<T, E>) -> Result<T, ApiError>
+where
+    D: DeserializeOwned,
+    E: Into<ApiError>,
+{
     let mut unknown = Vec::new();
-    let typed: Result<T, _> = serde_ignored::deserialize(value, |path| unknown.push(dotted(&path)));
+    let typed: Result<D, _> = serde_ignored::deserialize(value, |path| unknown.push(dotted(&path)));
     let typed = typed.map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))?;
+    let converted = convert(typed).map_err(Into::into)?;
     match unknown.first() {
-        None => Ok(typed),
+        None => Ok(converted),
         Some(path) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unknown_field",
@@ -59,8 +72,18 @@ fn join(parent: String, segment: &str) -> String {
 }
 
 /// [`parse_json`] then [`from_value`].
+#[cfg(test)]
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     from_value(parse_json(body)?)
+}
+
+/// [`parse_json`] then [`from_value_with`].
+pub(crate) fn parse_with<D, T, E>(body: &[u8], convert: impl FnOnce(D) -> Result<T, E>) -> Result<T, ApiError>
+where
+    D: DeserializeOwned,
+    E: Into<ApiError>,
+{
+    from_value_with(parse_json(body)?, convert)
 }
 
 /// Builds a [`Value`] like serde_json does, except that an object with a key given twice is an error.

@@ -7,7 +7,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::view::InvoiceView;
+use crate::dto::answers::InvoiceView;
 
 /// An error answered to an API caller.
 #[derive(Debug)]
@@ -36,6 +36,7 @@ pub(crate) struct ErrorDetail<'a> {
     pub(crate) message: &'a str,
     /// SEQR's result code, with `seqr_rejected`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::dto::schema::Int32>")]
     pub(crate) seqr_result_code: Option<i32>,
 }
 

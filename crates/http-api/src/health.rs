@@ -46,6 +46,7 @@ pub(crate) struct ReadyReport {
 pub(crate) struct SubscriptionLag {
     name: String,
     /// Events after its checkpoint, counted up to 10,000.
+    #[schemars(with = "crate::dto::schema::Int64")]
     lag_events: i64,
     /// Whether the count stopped at the limit.
     lag_at_least: bool,
@@ -56,6 +57,7 @@ pub(crate) struct SubscriptionLag {
 #[derive(Serialize, schemars::JsonSchema)]
 pub(crate) struct Workers {
     /// Worker instances with a recent heartbeat.
+    #[schemars(with = "crate::dto::schema::Int64")]
     live_instances: i64,
 }
 

@@ -8,7 +8,6 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use domain::{CallId, CustomerToken, Invoice, InvoiceRow, Money, ReceiptDocument};
 use engine::{Answer, Begun, Caller, Change, CommandContext, Fate, IssueInput, Outcome};
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize};
@@ -16,12 +15,15 @@ use uuid::Uuid;
 
 use crate::{
     auth::Auth,
-    body::{from_value, parse, parse_json},
+    body::{from_value_with, parse_json, parse_with},
+    dto::{
+        answers::{EventView, EventsView, InvoiceView},
+        convert::{self, Invalid},
+        requests::{CancelBody, CommitBody, IssueBody, LoyaltyBody, ReceiptBody, RefundBody, ResolveBody},
+    },
     error::{ApiError, ErrorBody, ErrorDetail},
-    extract::{Command, CommandBody, Path},
-    openapi,
-    view::{EventView, EventsView, InvoiceView},
-    AppState,
+    extract::{Command, Path},
+    openapi, AppState,
 };
 
 /// The path of an invoice.
@@ -40,143 +42,22 @@ pub(crate) struct CallPath {
     pub(crate) call_id: Uuid,
 }
 
-/// `POST /v1/invoices`.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct IssueBody {
-    /// The register (as registered in seqrd) the invoice is shown at.
-    #[schemars(with = "domain::TerminalId")]
-    pub(crate) terminal_id: String,
-    #[schemars(schema_with = "issued_invoice_schema")]
-    pub(crate) invoice: Invoice,
-    /// Tokens sent along, e.g. a loyalty card swiped before the shopper scanned.
-    #[serde(default)]
-    #[schemars(length(max = "domain::text::max::TOKENS"))]
-    pub(crate) tokens: Vec<CustomerToken>,
-}
-
-/// `POST /v1/invoices/{id}/loyalty`.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct LoyaltyBody {
-    #[schemars(length(max = "domain::text::max::ROWS"))]
-    pub(crate) rows: Vec<InvoiceRow>,
-    pub(crate) total: Money,
-    #[serde(default)]
-    #[schemars(length(max = "domain::text::max::TOKENS"))]
-    pub(crate) tokens: Vec<CustomerToken>,
-}
-
-/// `POST /v1/invoices/{id}/commit`.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CommitBody {
-    pub(crate) amount: Money,
-}
-
-/// `POST /v1/invoices/{id}/cancel`.
-#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CancelBody {}
-
-/// `POST /v1/invoices/{id}/refunds`.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RefundBody {
-    pub(crate) amount: Money,
-    #[serde(default)]
-    #[schemars(length(max = "domain::text::max::TITLE"))]
-    pub(crate) title: Option<String>,
-    #[serde(default)]
-    #[schemars(length(max = "domain::text::max::ROWS"))]
-    pub(crate) rows: Vec<InvoiceRow>,
-}
-
-/// `POST /v1/invoices/{id}/receipt`.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ReceiptBody {
-    pub(crate) document: ReceiptDocument,
-    /// A refund's ERS reference; the payment's when absent.
-    #[serde(default)]
-    #[schemars(length(max = "domain::text::max::ID"))]
-    pub(crate) ers_reference: Option<String>,
-}
-
-/// How an unknown call ended, as finance found it.
-#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum ResolveOutcome {
-    /// SEQR did it.
-    Succeeded,
-    /// SEQR did not do it.
-    NotDone,
-}
-
-/// `POST /v1/invoices/{id}/calls/{call_id}/resolve`: finance settles an unknown call (e.g. a refund) after
-/// checking SEQR's reconciliation reports.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ResolveBody {
-    /// `succeeded` or `not_done`.
-    pub(crate) outcome: ResolveOutcome,
-    #[serde(default)]
-    pub(crate) ers_reference: Option<String>,
-    #[schemars(length(max = "domain::text::max::NOTE"))]
-    pub(crate) note: String,
-}
-
-/// The invoice of an issue: `issue_date` may be left out (it is then the time the request is handled).
-fn issued_invoice_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
-    let mut schema = <Invoice as JsonSchema>::json_schema(gen).into_object();
-    schema.object().required.remove("issue_date");
-    schema.metadata().description = Some(
-        "The invoice to send. `issue_date` defaults to the time the request is handled; every money field must \
-         be in the currency of `total`, and `total` must be positive."
-            .to_owned(),
-    );
-    schema.into()
-}
-
-impl CommandBody for IssueBody {
-    fn example() -> Option<serde_json::Value> {
-        let sek = |amount: &str| serde_json::json!({"amount": amount, "currency": "SEK"});
-        Some(serde_json::json!({
-            "terminal_id": "till-1",
-            "invoice": {
-                "payment_mode": "IMMEDIATE_DEBIT",
-                "acknowledgment_mode": "NO_ACKNOWLEDGMENT",
-                "title": "Coffee",
-                "rows": [{"description": "Latte", "quantity": "2", "unit_price": sek("25.00"), "total": sek("50.00")}],
-                "total": sek("50.00"),
-            },
-        }))
-    }
-}
-impl CommandBody for LoyaltyBody {}
-impl CommandBody for CommitBody {
-    fn example() -> Option<serde_json::Value> {
-        Some(serde_json::json!({"amount": {"amount": "45.00", "currency": "SEK"}}))
-    }
-}
-impl CommandBody for RefundBody {
-    fn example() -> Option<serde_json::Value> {
-        Some(serde_json::json!({"amount": {"amount": "10.00", "currency": "SEK"}, "title": "Returned a cup"}))
-    }
-}
-impl CommandBody for ReceiptBody {}
-impl CommandBody for ResolveBody {}
-impl CommandBody for CancelBody {
-    const REQUIRED: bool = false;
-}
-
-/// Parses an issue's body: `invoice.issue_date` defaults to now.
-pub(crate) fn parse_issue(body: &[u8]) -> Result<IssueBody, ApiError> {
+/// Parses an issue's body into the engine's input: `invoice.issue_date` defaults to now.
+pub(crate) fn parse_issue(body: &[u8]) -> Result<IssueInput, ApiError> {
     let mut value: serde_json::Value = parse_json(body)?;
     if let Some(invoice) = value.get_mut("invoice").and_then(|v| v.as_object_mut()) {
         invoice.entry("issue_date").or_insert_with(|| serde_json::json!(engine::now()));
     }
-    from_value(value)
+    from_value_with(value, <IssueInput as TryFrom<IssueBody>>::try_from)
+}
+
+/// Parses the body `B` of a change of an invoice into the engine's change.
+pub(crate) fn parse_change<B>(body: &[u8]) -> Result<Change, ApiError>
+where
+    B: DeserializeOwned,
+    Change: TryFrom<B, Error = Invalid>,
+{
+    parse_with(body, Change::try_from)
 }
 
 pub(crate) async fn issue(State(app): State<AppState>, Auth(caller): Auth, command: Command<IssueBody>) -> Issued {
@@ -189,8 +70,7 @@ pub(crate) async fn issue(State(app): State<AppState>, Auth(caller): Auth, comma
             path,
             StatusCode::CREATED,
             async move |app: AppState, ctx: CommandContext<'_>, body: Bytes| {
-                let body = parse_issue(&body)?;
-                let input = IssueInput { terminal_id: body.terminal_id, invoice: body.invoice, tokens: body.tokens };
+                let input = parse_issue(&body)?;
                 Ok(app.engine.issue(&ctx, input).await?)
             },
         )
@@ -229,12 +109,7 @@ pub(crate) async fn loyalty(
     Path(path): Path<InvoicePath>,
     command: Command<LoyaltyBody>,
 ) -> Changed {
-    change(app, auth, path.id, command, "loyalty", |b: LoyaltyBody| Change::Update {
-        rows: b.rows,
-        total: b.total,
-        tokens: b.tokens,
-    })
-    .await
+    change(app, auth, path.id, command, "loyalty").await
 }
 
 pub(crate) async fn commit(
@@ -243,7 +118,7 @@ pub(crate) async fn commit(
     Path(path): Path<InvoicePath>,
     command: Command<CommitBody>,
 ) -> Changed {
-    change(app, auth, path.id, command, "commit", |b: CommitBody| Change::Commit { amount: b.amount }).await
+    change(app, auth, path.id, command, "commit").await
 }
 
 pub(crate) async fn cancel(
@@ -255,7 +130,7 @@ pub(crate) async fn cancel(
     if command.body.iter().all(u8::is_ascii_whitespace) {
         command.body = Bytes::from_static(b"{}");
     }
-    change(app, auth, path.id, command, "cancel", |_: CancelBody| Change::Cancel).await
+    change(app, auth, path.id, command, "cancel").await
 }
 
 pub(crate) async fn refund(
@@ -264,12 +139,7 @@ pub(crate) async fn refund(
     Path(path): Path<InvoicePath>,
     command: Command<RefundBody>,
 ) -> Changed {
-    change(app, auth, path.id, command, "refunds", |b: RefundBody| Change::Refund {
-        amount: b.amount,
-        title: b.title,
-        rows: b.rows,
-    })
-    .await
+    change(app, auth, path.id, command, "refunds").await
 }
 
 pub(crate) async fn receipt(
@@ -278,11 +148,7 @@ pub(crate) async fn receipt(
     Path(path): Path<InvoicePath>,
     command: Command<ReceiptBody>,
 ) -> Changed {
-    change(app, auth, path.id, command, "receipt", |b: ReceiptBody| Change::Receipt {
-        ers_reference: b.ers_reference,
-        document: b.document,
-    })
-    .await
+    change(app, auth, path.id, command, "receipt").await
 }
 
 pub(crate) async fn resolve_call(
@@ -300,13 +166,7 @@ pub(crate) async fn resolve_call(
             &path,
             StatusCode::OK,
             async move |app: AppState, ctx: CommandContext<'_>, body: Bytes| {
-                let body: ResolveBody = parse(&body)?;
-                let change = Change::Resolve {
-                    call_id: CallId(call),
-                    succeeded: matches!(body.outcome, ResolveOutcome::Succeeded),
-                    ers_reference: body.ers_reference,
-                    note: body.note,
-                };
+                let change = parse_with(&body, |b: ResolveBody| Ok::<_, Invalid>(convert::resolve(b, call)))?;
                 Ok(app.engine.change(&ctx, id, change).await?)
             },
         )
@@ -315,14 +175,17 @@ pub(crate) async fn resolve_call(
 }
 
 /// A change of an existing invoice with a body `B`.
-async fn change<B: DeserializeOwned + Send + 'static>(
+async fn change<B>(
     State(app): State<AppState>,
     Auth(caller): Auth,
     id: Uuid,
     command: Command<B>,
     action: &'static str,
-    make: impl FnOnce(B) -> Change + Send + 'static,
-) -> Changed {
+) -> Changed
+where
+    B: DeserializeOwned + Send + 'static,
+    Change: TryFrom<B, Error = Invalid>,
+{
     let path = format!("/v1/invoices/{id}/{action}");
     Changed(
         idempotent(
@@ -332,8 +195,8 @@ async fn change<B: DeserializeOwned + Send + 'static>(
             &path,
             StatusCode::OK,
             async move |app: AppState, ctx: CommandContext<'_>, body: Bytes| {
-                let body: B = parse(&body)?;
-                Ok(app.engine.change(&ctx, id, make(body)).await?)
+                let change = parse_change::<B>(&body)?;
+                Ok(app.engine.change(&ctx, id, change).await?)
             },
         )
         .await,

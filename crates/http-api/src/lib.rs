@@ -1,15 +1,16 @@
 //! The HTTP JSON API under `/v1` (axum): the only crate that knows HTTP and the JSON DTOs. It depends on the
-//! engine and the domain only; every engine error maps to a status through its class.
+//! engine and the domain only; the API's own request and answer types are in `dto` (whose `convert` is the one
+//! place that names the domain's types), and every engine error maps to a status through its class.
 
 mod auth;
 mod body;
+mod dto;
 mod error;
 mod extract;
 mod health;
 mod invoices;
 mod openapi;
 mod server;
-mod view;
 
 use std::{net::SocketAddr, time::Duration};
 

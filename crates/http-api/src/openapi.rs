@@ -1,7 +1,8 @@
 //! `GET /v1/openapi.json`: the API as OpenAPI 3.1, generated (aide) from the routes and the handlers' types, so
 //! it cannot drift from the code: each extractor documents what it reads (path parameters, the Idempotency-Key,
 //! the body's schema) and the early answers it gives, each handler's answer type documents its statuses, and
-//! every schema is the Rust type's own (schemars). What no single type can say is added here, from the routes
+//! every schema is the Rust type's own (schemars): the API's DTOs (the `dto` module) state their constraints
+//! (patterns, lengths, integer bounds) themselves. What no single type can say is added here, from the routes
 //! as generated: the server's own answer to every request (503 `request_timeout`, see the `server` module), the
 //! links from an issued invoice to the operations on it, and closed request objects (the strict body parser
 //! refuses unknown fields at any depth).
@@ -66,7 +67,6 @@ pub(crate) fn generate<S: Clone + Send + Sync + 'static>(routes: ApiRouter<S>) -
         api
     });
     let mut value = serde_json::to_value(&api).unwrap_or(Value::Null);
-    refine_domain_schemas(&mut value);
     close_request_objects(&mut value);
     (router, value)
 }
@@ -281,71 +281,6 @@ fn link_issued_invoice(api: &mut OpenApi) {
             };
             response.links.insert(target.clone(), ReferenceOr::Item(link));
         }
-    }
-}
-
-/// A decimal as the parser reads it (`rust_decimal`): at most 28 integer digits (more overflow) and at most 28
-/// fractional ones. schemars publishes any number of digits.
-pub(crate) const DECIMAL_PATTERN: &str = "^-?[0-9]{1,28}(\\.[0-9]{1,28})?$";
-const SCHEMARS_DECIMAL_PATTERN: &str = "^-?[0-9]+(\\.[0-9]+)?$";
-
-/// An `http(s)` URL as `domain::HttpUrl::parse` accepts it, restricted to visible ASCII (so that its length in
-/// characters is its length in bytes): a non-empty host (or a bracketed IPv6 address), an optional port of 1 to 5
-/// digits, optional user info before an `@`.
-pub(crate) const HTTP_URL_PATTERN: &str = concat!(
-    "^[hH][tT][tT][pP][sS]?://",
-    "(?:[!\"$-.0->A-~]*@)?",
-    "(?:\\[[!\"$-.0->A-\\\\^-~]+\\]|[!\"$-.0-9;->A-Z\\\\^-~]+)",
-    "(?::[0-9]{1,5})?",
-    "(?:[/?#][!-~]*)?$",
-);
-
-/// Standard base64 with padding and no stray bits, as the receipt's `data` is decoded.
-pub(crate) const BASE64_PATTERN: &str =
-    "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$";
-
-/// Where a domain type's own schema says less than its parser checks, the document says what the parser reads
-/// (the schemas belong in `domain`'s `JsonSchema` impls; until they move there, they are refined here, and the
-/// tests hold each one to its parser).
-fn refine_domain_schemas(document: &mut Value) {
-    fn walk(value: &mut Value) {
-        match value {
-            Value::Object(map) => {
-                if map.get("pattern").and_then(Value::as_str) == Some(SCHEMARS_DECIMAL_PATTERN) {
-                    map.insert("pattern".to_owned(), Value::from(DECIMAL_PATTERN));
-                }
-                // schemars names an integer's width only as a format, which validators ignore.
-                let range = match map.get("format").and_then(Value::as_str) {
-                    Some("uint8") => Some((Value::from(u8::MIN), Value::from(u8::MAX))),
-                    Some("uint16") => Some((Value::from(u16::MIN), Value::from(u16::MAX))),
-                    Some("uint32") => Some((Value::from(u32::MIN), Value::from(u32::MAX))),
-                    Some("uint64" | "uint") => Some((Value::from(u64::MIN), Value::from(u64::MAX))),
-                    Some("int8") => Some((Value::from(i8::MIN), Value::from(i8::MAX))),
-                    Some("int16") => Some((Value::from(i16::MIN), Value::from(i16::MAX))),
-                    Some("int32") => Some((Value::from(i32::MIN), Value::from(i32::MAX))),
-                    Some("int64" | "int") => Some((Value::from(i64::MIN), Value::from(i64::MAX))),
-                    _ => None,
-                };
-                if let Some((min, max)) = range {
-                    map.entry("minimum").or_insert(min);
-                    map.entry("maximum").or_insert(max);
-                }
-                map.values_mut().for_each(walk);
-            }
-            Value::Array(items) => items.iter_mut().for_each(walk),
-            _ => {}
-        }
-    }
-    walk(document);
-    if let Some(url) = document.pointer_mut("/components/schemas/HttpUrl").and_then(Value::as_object_mut) {
-        url.insert("pattern".to_owned(), Value::from(HTTP_URL_PATTERN));
-        url.remove("format");
-    }
-    let data = document.pointer_mut("/components/schemas/ReceiptDocument/properties/data");
-    if let Some(data) = data.and_then(Value::as_object_mut) {
-        data.insert("pattern".to_owned(), Value::from(BASE64_PATTERN));
-        data.insert("contentEncoding".to_owned(), Value::from("base64"));
-        data.insert("description".to_owned(), Value::from("The document bytes, in standard base64 (padded)"));
     }
 }
 

@@ -6,8 +6,15 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    body, extract, invoices,
-    openapi::{document, BASE64_PATTERN, DECIMAL_PATTERN, HTTP_URL_PATTERN},
+    dto::{
+        convert,
+        requests::{CommitBody, ReceiptBody, RefundBody, ResolveBody},
+        schema::{BASE64_PATTERN, DECIMAL_PATTERN, HTTP_URL_PATTERN},
+    },
+    error::ApiError,
+    extract,
+    invoices::{self, parse_change},
+    openapi::document,
 };
 
 /// Strings of a published pattern (anchors dropped: the generator makes whole strings).
@@ -111,9 +118,15 @@ fn shaped(mut body: Value, shape: u8, required: &str) -> Value {
     body
 }
 
-fn agree<T: serde::de::DeserializeOwned>(validator: &jsonschema::Validator, body: &Value) -> Result<(), TestCaseError> {
+/// The schema accepts `body` exactly when the server's parser (`parse`: the DTO, then its conversion into the
+/// engine's command) does.
+fn agree<T>(
+    validator: &jsonschema::Validator,
+    body: &Value,
+    parse: impl Fn(&[u8]) -> Result<T, ApiError>,
+) -> Result<(), TestCaseError> {
     let by_schema = validator.is_valid(body);
-    let parsed = body::parse::<T>(&serde_json::to_vec(body).unwrap());
+    let parsed = parse(&serde_json::to_vec(body).unwrap());
     prop_assert_eq!(by_schema, parsed.is_ok(), "{} -> {:?}", body, parsed.err().map(|e| e.message));
     Ok(())
 }
@@ -124,7 +137,7 @@ proptest! {
     #[test]
     fn commit_bodies_are_accepted_exactly_as_published(amount in money(), shape in 0u8..4) {
         let v = validator("CommitBody");
-        agree::<invoices::CommitBody>(&v, &shaped(json!({"amount": amount}), shape, "amount"))?;
+        agree(&v, &shaped(json!({"amount": amount}), shape, "amount"), parse_change::<CommitBody>)?;
     }
 
     #[test]
@@ -136,7 +149,7 @@ proptest! {
     ) {
         let v = validator("RefundBody");
         let body = json!({"amount": amount, "title": title, "rows": rows});
-        agree::<invoices::RefundBody>(&v, &shaped(body, shape, "amount"))?;
+        agree(&v, &shaped(body, shape, "amount"), parse_change::<RefundBody>)?;
     }
 
     #[test]
@@ -148,7 +161,8 @@ proptest! {
     ) {
         let v = validator("ResolveBody");
         let body = json!({"outcome": outcome, "note": note, "ers_reference": ers});
-        agree::<invoices::ResolveBody>(&v, &shaped(body, shape, "outcome"))?;
+        let parse = |b: &[u8]| crate::body::parse_with(b, |r: ResolveBody| Ok::<_, convert::Invalid>(convert::resolve(r, uuid::Uuid::nil())));
+        agree(&v, &shaped(body, shape, "outcome"), parse)?;
     }
 
     #[test]
@@ -278,16 +292,21 @@ proptest! {
     fn published_decimals_parse(quantity in of_pattern(DECIMAL_PATTERN)) {
         let body = json!({"amount": {"amount": "1.00", "currency": "SEK"},
                           "rows": [{"quantity": quantity, "tax_rate": quantity, "total": {"amount": "1.00", "currency": "SEK"}}]});
-        let parsed = body::parse::<invoices::RefundBody>(&serde_json::to_vec(&body).unwrap());
+        let parsed = parse_change::<RefundBody>(&serde_json::to_vec(&body).unwrap());
         prop_assert!(parsed.is_ok(), "{} -> {:?}", body, parsed.err().map(|e| e.message));
     }
 
-    /// A URL the document allows is read by the parser.
+    /// A URL the document allows is read by the parser (as an issued invoice's `back_url` and
+    /// `notification_url`).
     #[test]
     fn published_urls_parse(url in of_pattern(HTTP_URL_PATTERN).prop_filter("at most 2048", |u| u.len() <= 2048)) {
         prop_assert!(matches(HTTP_URL_PATTERN, &url), "{url:?}");
-        let parsed = serde_json::from_value::<domain::HttpUrl>(Value::from(url.as_str()));
-        prop_assert!(parsed.is_ok(), "{url:?} -> {:?}", parsed.err());
+        let body = json!({"terminal_id": "till-1", "invoice": {"payment_mode": "IMMEDIATE_DEBIT",
+                          "acknowledgment_mode": "NO_ACKNOWLEDGMENT", "total": {"amount": "1.00", "currency": "SEK"},
+                          "back_url": url, "notification_url": url}});
+        prop_assert!(body_validator("post", "/v1/invoices").is_valid(&body), "{body}");
+        let parsed = invoices::parse_issue(&serde_json::to_vec(&body).unwrap());
+        prop_assert!(parsed.is_ok(), "{url:?} -> {:?}", parsed.err().map(|e| e.message));
     }
 
     /// A receipt's data is accepted exactly when it is what the document publishes.
@@ -298,7 +317,7 @@ proptest! {
         "[A-Za-z0-9+/]{0,6}[=]{0,2}",
     ]) {
         let body = json!({"document": {"mime_type": "text/html", "receipt_type": "OTHER", "data": data}});
-        let parsed = body::parse::<invoices::ReceiptBody>(&serde_json::to_vec(&body).unwrap());
+        let parsed = parse_change::<ReceiptBody>(&serde_json::to_vec(&body).unwrap());
         prop_assert_eq!(matches(BASE64_PATTERN, &data), parsed.is_ok(), "{:?} -> {:?}", data, parsed.err().map(|e| e.message));
     }
 }
@@ -320,13 +339,41 @@ fn request_examples_are_valid() {
     invoices::parse_issue(&serde_json::to_vec(issue).unwrap()).unwrap();
 }
 
-/// The refinements of domain schemas (see `refine_domain_schemas`) found what they refine.
+/// The DTOs' schemas state what the parser reads (see `dto::schema`): patterns, base64, exact integer bounds.
 #[test]
-fn domain_schemas_are_refined() {
+fn dto_schemas_state_what_the_parser_reads() {
     let doc = document();
     let schemas = &doc["components"]["schemas"];
     assert_eq!(schemas["HttpUrl"]["pattern"], HTTP_URL_PATTERN);
+    assert!(schemas["HttpUrl"].get("format").is_none(), "validators would read `uri` more loosely or strictly");
     assert_eq!(schemas["ReceiptDocument"]["properties"]["data"]["pattern"], BASE64_PATTERN);
+    assert_eq!(schemas["ReceiptDocument"]["properties"]["data"]["contentEncoding"], "base64");
     assert_eq!(schemas["InvoiceRow"]["properties"]["quantity"]["pattern"], DECIMAL_PATTERN);
     assert!(!doc.to_string().contains("[0-9]+(\\\\.[0-9]+)?$"), "an unbounded decimal is left");
+    let timeout = &doc["paths"]["/v1/invoices"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(timeout["$ref"], "#/components/schemas/IssueBody");
+    let timeout = &schemas["IssueBody"]["properties"]["invoice"]["properties"]["commit_reservation_timeout"];
+    assert_eq!((&timeout["minimum"], &timeout["maximum"]), (&json!(0), &json!(u32::MAX)), "{timeout}");
+    assert_eq!(timeout["type"], json!(["integer", "null"]));
+    let version = &schemas["InvoiceView"]["properties"]["version"];
+    assert_eq!((&version["minimum"], &version["maximum"]), (&json!(0), &json!(u64::MAX)), "{version}");
+    // Every integer the document publishes has its bounds (schemars alone names only a format).
+    fn integers_are_bounded(value: &Value, at: &str) {
+        match value {
+            Value::Object(map) => {
+                if map
+                    .get("format")
+                    .and_then(Value::as_str)
+                    .is_some_and(|f| f.starts_with("int") || f.starts_with("uint"))
+                {
+                    assert!(map["minimum"].is_i64() || map["minimum"].is_u64(), "{at}: {value}");
+                    assert!(map["maximum"].is_i64() || map["maximum"].is_u64(), "{at}: {value}");
+                }
+                map.iter().for_each(|(k, v)| integers_are_bounded(v, &format!("{at}/{k}")));
+            }
+            Value::Array(items) => items.iter().for_each(|v| integers_are_bounded(v, at)),
+            _ => {}
+        }
+    }
+    integers_are_bounded(&doc, "");
 }
