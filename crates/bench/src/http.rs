@@ -1,11 +1,12 @@
 //! `ops/bench http`: issue-invoice requests per second through the whole service (HTTP API, decide, append,
 //! sendInvoice to an in-process seqr-sim over loopback, outcome append) and their p99 latency.
 //!
-//! The stack's pool connects through a Postgres round-trip counter (`devstack::pgcount`, a proxy on loopback), so
-//! the report also tells the round trips per request actually made: all round trips during the run (the store's
-//! background NOTIFY and sqlx's one-time statement preparations included) over the successful requests, and
-//! which statements they were. The proxy is one more hop on the same cores: the rate is a little below a direct
-//! pool's.
+//! Two runs on the same scratch database: the measured one on a direct pool (rate and latency), then a short one
+//! (`SEQRD_BENCH_COUNT_SECS`, default 3) whose pool connects through a Postgres round-trip counter
+//! (`devstack::pgcount`, a proxy on loopback: one more hop on the same cores, so it is kept out of the timing),
+//! which tells the round trips per request actually made: all round trips during that run (the store's
+//! background NOTIFY, sqlx's pings and its one-time statement preparations included) over its successful
+//! requests, and which statements they were.
 //!
 //! A scratch database `seqrd_bench_http_<pid>` is created and dropped. `SEQRD_BENCH_SECS` (default 10) and
 //! `SEQRD_BENCH_CLIENTS` (default 16) change the run.
@@ -32,20 +33,30 @@ pub(crate) async fn run() -> anyhow::Result<()> {
     let database = format!("seqrd_bench_http_{}", std::process::id());
     let (url, direct) = stack::scratch_database(&config, &database).await?;
     direct.close().await;
+    let count_secs: u64 = env_or("SEQRD_BENCH_COUNT_SECS", 3);
     let result = async {
         let options: store_pg::PgConnectOptions = url.parse().context("the scratch database URL")?;
+        let pool = store_pg::pool_options().max_connections(16).connect_with(options.clone()).await?;
+        let timed = measure(config.clone(), pool.clone(), None, secs, clients).await;
+        pool.close().await;
         let counter = PgCounter::in_front_of(&options).await.context("starting the round-trip counter")?;
         let pool = store_pg::pool_options().max_connections(16).connect_with(counter.options(&options)).await?;
-        let result = measure(config.clone(), pool.clone(), &counter, secs, clients).await;
+        let counted = measure(config.clone(), pool.clone(), Some(&counter), count_secs, clients).await;
         pool.close().await;
-        result
+        Ok::<_, anyhow::Error>((timed?, counted?))
     }
     .await;
     stack::drop_database(&config, &database).await?;
-    let Measured { rate, p50, p99, errors, requests, trips } = result?;
+    let (Measured { rate, p50, p99, errors, .. }, counted) = result?;
     println!("clients: {clients}, duration: {secs} s, errors: {errors}, p50 {p50:.1} ms");
+    let Measured { requests, trips, .. } = counted;
     let per_request = trips.len() as f64 / requests.max(1) as f64;
-    println!("Postgres round trips: {} for {requests} requests; by statement (per request, in all):", trips.len());
+    println!(
+        "Postgres round trips (a {count_secs} s run through the counter, {:.0} req/s): {} for {requests} requests; \
+         by statement (per request, in all):",
+        counted.rate,
+        trips.len()
+    );
     for (label, n) in by_statement(&trips) {
         println!("  {:>6.2} {n:>7}  {label}", n as f64 / requests.max(1) as f64);
     }
@@ -61,7 +72,7 @@ struct Measured {
     errors: usize,
     /// Successful requests.
     requests: usize,
-    /// Every round trip made while the clients ran.
+    /// Every round trip made while the clients ran (when counted).
     trips: Vec<RoundTrip>,
 }
 
@@ -86,7 +97,7 @@ fn by_statement(trips: &[RoundTrip]) -> Vec<(String, usize)> {
 async fn measure(
     config: seqrd::config::Config,
     pool: sqlx::PgPool,
-    counter: &PgCounter,
+    counter: Option<&PgCounter>,
     secs: u64,
     clients: usize,
 ) -> anyhow::Result<Measured> {
@@ -103,7 +114,9 @@ async fn measure(
     .await
     .context("starting the stack")?;
     let stack = std::sync::Arc::new(stack);
-    counter.reset();
+    if let Some(counter) = counter {
+        counter.reset();
+    }
     let deadline = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -131,7 +144,7 @@ async fn measure(
         errors += e;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let trips = counter.snapshot();
+    let trips = counter.map(PgCounter::snapshot).unwrap_or_default();
     latencies.sort();
     let pct = |p: f64| {
         latencies

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::{
     idempotency::{Answer, Claim},
-    invoices::{metadata, now, Invoices},
+    invoices::{metadata, now, Invoices, Step},
     rate::RateLimiter,
     seqr,
     terminals::TerminalCache,
@@ -61,6 +61,7 @@ struct Shared {
     rate: RateLimiter,
     http: reqwest::Client,
     terminals: TerminalCache,
+    keys: crate::access::KeyCache,
     breaker: crate::breaker::Breaker,
     /// This process's liveness lock, taken on the first request with an Idempotency-Key (the owner of its records).
     process: OnceCell<store_pg::locks::ProcessLock>,
@@ -164,6 +165,7 @@ impl Engine {
             rate,
             http,
             terminals: TerminalCache::default(),
+            keys: Default::default(),
             breaker: Default::default(),
             process: OnceCell::new(),
         };
@@ -224,6 +226,10 @@ impl Engine {
         &self.shared.terminals
     }
 
+    pub(crate) fn keys(&self) -> &crate::access::KeyCache {
+        &self.shared.keys
+    }
+
     pub(crate) fn invoices(&self) -> &Invoices {
         &self.invoices
     }
@@ -246,7 +252,8 @@ impl Engine {
                 .check(url.as_str())
                 .map_err(|e| EngineError::ForbiddenNotificationUrl(e.to_string()))?;
         }
-        let terminal = self.terminal(&caller.tenant_id, &input.terminal_id).await?;
+        let mut step = self.first_step(ctx);
+        let terminal = self.terminal(&mut step, &caller.tenant_id, &input.terminal_id).await?;
         let Some(terminal) = terminal.filter(|t| caller.may_access(&caller.tenant_id, &t.store_id)) else {
             return Err(EngineError::UnknownTerminal(input.terminal_id));
         };
@@ -273,7 +280,7 @@ impl Engine {
         // Without a key the id was made just now: its stream is empty, no need to read it (were it not, the append
         // would meet a version conflict and re-decide on the stream as it is).
         let fresh = key.is_none().then(LoadedInvoice::default);
-        self.command(ctx, invoice_id, fresh, &meta, key.as_deref(), true, None, |_| command.clone()).await
+        self.command(ctx, step, invoice_id, fresh, &meta, key.as_deref(), true, None, |_| command.clone()).await
     }
 
     /// Changes one of the caller's invoices.
@@ -282,7 +289,8 @@ impl Engine {
         if !matches!(change, Change::Resolve { .. }) {
             self.admit_seqr_command()?;
         }
-        let loaded = self.load_owned(ctx.caller, invoice_id).await?;
+        let mut step = self.first_step(ctx);
+        let loaded = self.load_owned(&mut step, ctx.caller, invoice_id).await?;
         let meta = metadata(ctx.caller.actor(), None);
         let key = ctx.claim.map(Claim::command_key);
         let key = key.as_deref();
@@ -294,15 +302,16 @@ impl Engine {
             }
             Change::Commit { amount } => {
                 let sends_amount = self.settings().seqr_gen_b;
-                let mut loaded = loaded;
+                let (mut loaded, mut step) = (loaded, step);
                 if !sends_amount {
-                    match self.set_final_total(ctx, loaded, &meta, key, amount).await? {
-                        FinalTotal::Set(after) => loaded = after,
+                    match self.set_final_total(ctx, step, loaded, &meta, key, amount).await? {
+                        FinalTotal::Set(after, next) => (loaded, step) = (after, next),
                         FinalTotal::Stop(outcome) => return Ok(outcome),
                     }
                 }
                 let command = Command::CommitReservation(CommitReservation { at, call_id, amount, sends_amount });
-                return self.command(ctx, invoice_id, Some(loaded), &meta, key, true, None, |_| command.clone()).await;
+                let loaded = Some(loaded);
+                return self.command(ctx, step, invoice_id, loaded, &meta, key, true, None, |_| command.clone()).await;
             }
             Change::Cancel => (Command::Cancel(CancelInvoice { at, call_id }), None),
             Change::Refund { amount, title, rows } => {
@@ -327,17 +336,17 @@ impl Engine {
                 (Command::ResolveCall(ResolveCall { at, call_id, resolution, evidence }), Some(call_id))
             }
         };
-        self.command(ctx, invoice_id, Some(loaded), &meta, key, true, resolved, |_| command.clone()).await
+        self.command(ctx, step, invoice_id, Some(loaded), &meta, key, true, resolved, |_| command.clone()).await
     }
 
     /// One of the caller's invoices.
     pub async fn invoice(&self, caller: &Caller, id: Uuid) -> Result<InvoiceState, EngineError> {
-        Ok(self.load_owned(caller, InvoiceId(id)).await?.state)
+        Ok(self.load_owned(&mut self.invoices.step(), caller, InvoiceId(id)).await?.state)
     }
 
     /// The stored events of one of the caller's invoices.
     pub async fn invoice_events(&self, caller: &Caller, id: Uuid) -> Result<Vec<EventRecord>, EngineError> {
-        self.load_owned(caller, InvoiceId(id)).await?;
+        self.load_owned(&mut self.invoices.step(), caller, InvoiceId(id)).await?;
         let events = self.store().read_stream(id).await?;
         events
             .into_iter()
@@ -360,13 +369,19 @@ impl Engine {
             .collect()
     }
 
-    async fn load_owned(&self, caller: &Caller, id: InvoiceId) -> Result<LoadedInvoice, EngineError> {
-        let loaded = self.invoices.load(id).await?;
+    async fn load_owned(&self, step: &mut Step, caller: &Caller, id: InvoiceId) -> Result<LoadedInvoice, EngineError> {
+        let loaded = self.invoices.load(step, id).await?;
         match loaded.state.scope() {
             Some(scope) if caller.may_access(scope.tenant.as_str(), scope.store.as_str()) => Ok(loaded),
             // Another tenant's invoice is indistinguishable from a missing one.
             _ => Err(EngineError::NotFound),
         }
+    }
+
+    /// A command's first step: on its claim's connection (the Idempotency-Key was claimed on it), else on one from
+    /// the pool at its first statement.
+    fn first_step(&self, ctx: &CommandContext<'_>) -> Step {
+        Step::new(self.store(), ctx.claim.and_then(Claim::take_connection))
     }
 
     /// Schema Gen A: commitReservation carries no amount and SEQR charges the invoice's total, so a final amount
@@ -375,9 +390,11 @@ impl Engine {
     /// old total); a merchant who wants final rows on the receipt sends them with a loyalty update before
     /// committing. Stops with the update's outcome when the commit must not follow: SEQR refused the update or its
     /// outcome is unknown.
+    #[allow(clippy::too_many_arguments)]
     async fn set_final_total(
         &self,
         ctx: &CommandContext<'_>,
+        step: Step,
         loaded: LoadedInvoice,
         meta: &Metadata,
         key: Option<&str>,
@@ -385,11 +402,11 @@ impl Engine {
     ) -> Result<FinalTotal, EngineError> {
         let state = &loaded.state;
         let (Some(invoice), Some(invoice_id)) = (state.invoice(), state.invoice_id()) else {
-            return Ok(FinalTotal::Set(loaded));
+            return Ok(FinalTotal::Set(loaded, step));
         };
         if invoice.total == amount || state.status() != domain::InvoiceStatus::Reserved {
             // Nothing to change, or a state the commit's own decision refuses.
-            return Ok(FinalTotal::Set(loaded));
+            return Ok(FinalTotal::Set(loaded, step));
         }
         let update = Command::UpdateInvoice(UpdateInvoice {
             at: now(),
@@ -399,15 +416,19 @@ impl Engine {
             tokens: state.tokens().to_vec(),
         });
         let update_key = key.map(|k| format!("{k}:final-total"));
+        let update_key = update_key.as_deref();
         let outcome = self
-            .command(ctx, invoice_id, Some(loaded), meta, update_key.as_deref(), false, None, |_| update.clone())
+            .command(ctx, step, invoice_id, Some(loaded), meta, update_key, false, None, |_| update.clone())
             .await?;
+        let reload = async || {
+            let mut step = self.invoices.step();
+            let loaded = self.invoices.load(&mut step, invoice_id).await?;
+            Ok::<_, EngineError>(FinalTotal::Set(loaded, step))
+        };
         match outcome.call {
             // SEQR took the new total (or a replay finds it taken, or the commit's decision refuses): commit.
-            None => Ok(FinalTotal::Set(self.invoices.load(invoice_id).await?)),
-            Some(_) if outcome.state.invoice().is_some_and(|i| i.total == amount) => {
-                Ok(FinalTotal::Set(self.invoices.load(invoice_id).await?))
-            }
+            None => reload().await,
+            Some(_) if outcome.state.invoice().is_some_and(|i| i.total == amount) => reload().await,
             Some(_) => Ok(FinalTotal::Stop(outcome)),
         }
     }
@@ -419,10 +440,13 @@ impl Engine {
     /// Only a call requested by this very append is performed. A replayed command (same idempotency key) never
     /// performs the original's call: that call may have been sent by a process that died before recording the
     /// answer, so a worker treats it as unknown instead of sending it again.
+    ///
+    /// The decision's statements run on `step`, which ends before SEQR is called.
     #[allow(clippy::too_many_arguments)]
     async fn command(
         &self,
         ctx: &CommandContext<'_>,
+        mut step: Step,
         invoice_id: InvoiceId,
         loaded: Option<LoadedInvoice>,
         meta: &Metadata,
@@ -433,20 +457,27 @@ impl Engine {
     ) -> Result<Outcome, EngineError> {
         let claim = ctx.claim.filter(|_| answer);
         let poll = &self.settings().poll;
+        // A new invoice gets its notification token with its first append (SEQR is handed the URL with it).
+        let token = fresh_token();
         let decided = self
             .invoices
-            .decide(invoice_id, loaded, meta, key, make, |state, events, _| {
+            .decide(&mut step, invoice_id, loaded, meta, key, make, |state, events, _| {
                 match events.iter().find_map(|e| e.as_call_request()) {
                     // Whatever happens next, the invoice is looked at by a worker within the call deadline.
-                    Some(_) => AlsoWrite { schedule: Some((CALL_DEADLINE, poll.active_interval)), answer: None },
+                    Some(request) => AlsoWrite {
+                        schedule: Some((CALL_DEADLINE, poll.active_interval)),
+                        answer: None,
+                        notification_token: matches!(request, CallRequest::SendInvoice(_)).then(|| token.clone()),
+                    },
                     None => AlsoWrite {
-                        schedule: None,
                         answer: claim
                             .and_then(|c| c.answer(&(ctx.render)(&Outcome { state: state.clone(), call: resolved }))),
+                        ..AlsoWrite::default()
                     },
                 }
             })
             .await?;
+        drop(step);
         let requested = decided.appended.iter().find_map(|e| e.as_call_request()).map(|r| r.call_id());
         let Some(call_id) = requested else {
             if let Some(claim) = claim.filter(|_| !decided.appended.is_empty()) {
@@ -454,12 +485,17 @@ impl Engine {
             }
             return Ok(Outcome { state: decided.loaded.state, call: resolved });
         };
-        let after = self.perform(invoice_id, decided.loaded, call_id, meta, claim.map(|c| (c, ctx.render))).await?;
+        // The token is this invoice's: its issue was appended with it just now, on an empty stream.
+        let token =
+            decided.appended.iter().any(|e| matches!(e, domain::Event::SendInvoiceRequested(_))).then_some(token);
+        let answer = claim.map(|c| (c, ctx.render));
+        let after = self.perform(invoice_id, decided.loaded, call_id, meta, answer, token.as_deref()).await?;
         Ok(Outcome { state: after.state, call: Some(call_id) })
     }
 
     /// Performs a requested call once and appends its outcome (with the next poll, and the idempotency answer
-    /// rendered from the outcome when `answer` is given).
+    /// rendered from the outcome when `answer` is given). `token`: the invoice's notification token when the
+    /// caller knows it.
     pub(crate) async fn perform(
         &self,
         invoice_id: InvoiceId,
@@ -467,6 +503,7 @@ impl Engine {
         call_id: CallId,
         meta: &Metadata,
         answer: Option<(&Claim, &Render)>,
+        token: Option<&str>,
     ) -> Result<LoadedInvoice, EngineError> {
         let state = &loaded.state;
         let Some(request) = state.call_request(call_id).cloned() else { return Ok(loaded) };
@@ -478,7 +515,7 @@ impl Engine {
         let creds = self.credentials(&tenant, &terminal).await?;
         let notification_url = match &request {
             CallRequest::SendInvoice(_) | CallRequest::UpdateInvoice(_) => {
-                Some(self.notification_url(invoice_id).await?)
+                Some(self.notification_url(invoice_id, token).await?)
             }
             _ => None,
         };
@@ -487,9 +524,11 @@ impl Engine {
         let outcome = seqr::outcome(&request, result);
         let at = now();
         let poll = &self.settings().poll;
+        let mut step = self.invoices.step();
         let decided = self
             .invoices
             .decide(
+                &mut step,
                 invoice_id,
                 Some(loaded),
                 meta,
@@ -501,6 +540,7 @@ impl Engine {
                     answer: answer.and_then(|(claim, render)| {
                         claim.answer(&render(&Outcome { state: state.clone(), call: Some(call_id) }))
                     }),
+                    notification_token: None,
                 },
             )
             .await?;
@@ -519,15 +559,14 @@ impl Engine {
         meta: &Metadata,
         command: Command,
     ) -> Result<LoadedInvoice, EngineError> {
-        match self
-            .invoices
-            .decide(invoice_id, Some(loaded), meta, None, |_| command.clone(), |_, _, _| AlsoWrite::default())
-            .await
+        let mut step = self.invoices.step();
+        let no_more = |_: &InvoiceState, _: &[domain::Event], _| AlsoWrite::default();
+        match self.invoices.decide(&mut step, invoice_id, Some(loaded), meta, None, |_| command.clone(), no_more).await
         {
             Ok(decided) => Ok(decided.loaded),
             Err(EngineError::Rejected(r)) => {
                 tracing::info!(invoice_id = %invoice_id, code = r.code(), "worker command refused: {r}");
-                self.invoices.load(invoice_id).await
+                self.invoices.load(&mut step, invoice_id).await
             }
             Err(e) => Err(e),
         }
@@ -543,9 +582,11 @@ impl Engine {
         idempotency_key: Option<&str>,
         command: Command,
     ) -> Result<InvoiceState, EngineError> {
+        let mut step = self.invoices.step();
+        let no_more = |_: &InvoiceState, _: &[domain::Event], _| AlsoWrite::default();
         let decided = self
             .invoices
-            .decide(invoice_id, None, meta, idempotency_key, |_| command.clone(), |_, _, _| AlsoWrite::default())
+            .decide(&mut step, invoice_id, None, meta, idempotency_key, |_| command.clone(), no_more)
             .await?;
         Ok(decided.loaded.state)
     }
@@ -555,11 +596,17 @@ impl Engine {
         self.rate().per_second()
     }
 
-    /// The notificationUrl seqrd hands SEQR for this invoice: an unguessable token bound to it.
-    pub(crate) async fn notification_url(&self, invoice_id: InvoiceId) -> Result<String, EngineError> {
-        let mut bytes = [0u8; 24];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        let token = store_pg::fleet::notification_token(self.pool(), invoice_id.0, &hex::encode(bytes)).await?;
+    /// The notificationUrl seqrd hands SEQR for this invoice: an unguessable token bound to it (`known`, else the
+    /// invoice's stored token, or a fresh one stored now).
+    pub(crate) async fn notification_url(
+        &self,
+        invoice_id: InvoiceId,
+        known: Option<&str>,
+    ) -> Result<String, EngineError> {
+        let token = match known {
+            Some(token) => token.to_owned(),
+            None => store_pg::fleet::notification_token(self.pool(), invoice_id.0, &fresh_token()).await?,
+        };
         let base = self.settings().public_url.as_str().trim_end_matches('/');
         Ok(format!("{base}/v1/seqr/notifications/{token}"))
     }
@@ -599,10 +646,17 @@ impl Engine {
 }
 
 enum FinalTotal {
-    /// Commit on this state.
-    Set(LoadedInvoice),
+    /// Commit on this state (in this step).
+    Set(LoadedInvoice, Step),
     /// Answer this instead of committing.
     Stop(Outcome),
+}
+
+/// A new notification token: 24 random bytes, hex.
+fn fresh_token() -> String {
+    let mut bytes = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, EngineError>

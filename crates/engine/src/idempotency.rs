@@ -17,10 +17,16 @@
 //! A command stores its answer in the same statement as its last append ([`Claim::answer`]), so the common path
 //! costs no round trip of its own for it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Mutex,
+};
 
 use sha2::{Digest, Sha256};
-use store_pg::access::{Claim as Found, NewClaim};
+use store_pg::{
+    access::{Claim as Found, NewClaim},
+    Connection,
+};
 
 use crate::{Caller, Engine, EngineError};
 
@@ -53,11 +59,19 @@ pub enum Begun {
 }
 
 /// A claimed Idempotency-Key of one API key.
-#[derive(Debug)]
 pub struct Claim {
     api_key_id: uuid::Uuid,
     key: String,
     answered: AtomicBool,
+    /// The connection the claim was made on, handed to the command's first step (its stream read and first
+    /// append run on it: one release, one ping, for the three statements).
+    connection: Mutex<Option<Connection>>,
+}
+
+impl std::fmt::Debug for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claim").field("api_key_id", &self.api_key_id).field("key", &self.key).finish_non_exhaustive()
+    }
 }
 
 impl Claim {
@@ -76,6 +90,11 @@ impl Claim {
     pub(crate) fn mark_answered(&self) {
         self.answered.store(true, Ordering::Release);
     }
+
+    /// The claim's connection, once (`None` after the first step took it).
+    pub(crate) fn take_connection(&self) -> Option<Connection> {
+        self.connection.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 /// The fingerprint of a request: method, path and body.
@@ -93,7 +112,7 @@ impl Engine {
     /// Claims `key` for a request with `fingerprint`, or tells how to answer.
     pub async fn begin_idempotent(&self, caller: &Caller, key: &str, fingerprint: &[u8]) -> Result<Begun, EngineError> {
         let owner = self.process_lock().await?;
-        let pool = self.pool();
+        let mut conn = self.store().connection().await?;
         let claim = NewClaim {
             api_key_id: caller.key_id,
             tenant_id: &caller.tenant_id,
@@ -102,10 +121,16 @@ impl Engine {
             owner_lock: owner,
             lock_seconds: LOCK_SECONDS,
         };
-        let run =
-            || Begun::Run(Claim { api_key_id: caller.key_id, key: key.to_owned(), answered: AtomicBool::new(false) });
-        let record = match store_pg::access::claim_idempotency_key(pool, &claim).await? {
-            Found::Claimed => return Ok(run()),
+        let run = |conn: Connection| {
+            Begun::Run(Claim {
+                api_key_id: caller.key_id,
+                key: key.to_owned(),
+                answered: AtomicBool::new(false),
+                connection: Mutex::new(Some(conn)),
+            })
+        };
+        let record = match store_pg::access::claim_idempotency_key(&mut conn, &claim).await? {
+            Found::Claimed => return Ok(run(conn)),
             // Appeared or vanished in between (a server-error answer): the caller may simply retry.
             Found::Contended => return Err(EngineError::IdempotencyKeyInUse),
             Found::Existing(record) => record,
@@ -119,17 +144,16 @@ impl Engine {
         }
         // The owner's request ended with its process (its lock is gone), or the backstop expired.
         let dead = match record.owner_lock {
-            Some(holder) => !store_pg::locks::process_alive(pool, holder).await?,
+            Some(holder) => !store_pg::locks::process_alive(&mut conn, holder).await?,
             None => false,
         };
         if record.locked && !dead {
             return Err(EngineError::IdempotencyKeyInUse);
         }
         // Taken over only from the holder just checked (two retries racing: one wins, the other is in use).
-        if store_pg::access::take_over_idempotency_key(pool, caller.key_id, key, record.owner_lock, owner, LOCK_SECONDS)
-            .await?
-        {
-            Ok(run())
+        let (api_key, holder) = (caller.key_id, record.owner_lock);
+        if store_pg::access::take_over_idempotency_key(&mut conn, api_key, key, holder, owner, LOCK_SECONDS).await? {
+            Ok(run(conn))
         } else {
             Err(EngineError::IdempotencyKeyInUse)
         }
@@ -141,6 +165,11 @@ impl Engine {
             return Ok(());
         }
         let stored = (!answer.is_server_error()).then(|| (i32::from(answer.status), answer.body.as_slice()));
-        Ok(store_pg::access::finish_idempotency_key(self.pool(), claim.api_key_id, &claim.key, stored).await?)
+        // On the claim's own connection when the command never took it (e.g. its body was refused).
+        let mut conn = match claim.take_connection() {
+            Some(conn) => conn,
+            None => self.store().connection().await?,
+        };
+        Ok(store_pg::access::finish_idempotency_key(&mut conn, claim.api_key_id, &claim.key, stored).await?)
     }
 }

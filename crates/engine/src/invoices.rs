@@ -7,7 +7,10 @@
 
 use chrono::Utc;
 use domain::{Command, Event, InvoiceId, InvoiceState, Rejection};
-use store_pg::{AlsoWrite, AppendOutcome, AppendRequest, EventScope, EventStore, LoadedInvoice, Metadata, NewEvent};
+use store_pg::{
+    AlsoWrite, AppendOutcome, AppendRequest, Connection, EventScope, EventStore, LoadedInvoice, Metadata, NewEvent,
+    PgConnection,
+};
 use uuid::Uuid;
 
 use crate::EngineError;
@@ -39,16 +42,23 @@ impl Invoices {
         &self.store
     }
 
-    /// Reads and folds an invoice's stream (one query).
-    pub(crate) async fn load(&self, invoice_id: InvoiceId) -> Result<LoadedInvoice, EngineError> {
-        Ok(self.store.load_invoice_keyed(invoice_id.0).await?)
+    /// A step of a use case, with no connection yet.
+    pub(crate) fn step(&self) -> Step {
+        Step::new(&self.store, None)
+    }
+
+    /// Reads and folds an invoice's stream (one query, on the step's connection).
+    pub(crate) async fn load(&self, step: &mut Step, invoice_id: InvoiceId) -> Result<LoadedInvoice, EngineError> {
+        Ok(self.store.load_invoice_keyed(step.conn().await?, invoice_id.0).await?)
     }
 
     /// Decides `make(state)` on `loaded` (or on the stream read now when `None`) and appends the events with the
     /// writes `also` asks for them; re-decided on the fresh stream after a version conflict. A command that
-    /// decides nothing writes nothing.
+    /// decides nothing writes nothing (and takes no connection). Every statement runs on the step's connection.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn decide(
         &self,
+        step: &mut Step,
         invoice_id: InvoiceId,
         loaded: Option<LoadedInvoice>,
         metadata: &Metadata,
@@ -58,7 +68,7 @@ impl Invoices {
     ) -> Result<Decided, EngineError> {
         let mut loaded = match loaded {
             Some(loaded) => loaded,
-            None => self.load(invoice_id).await?,
+            None => self.load(step, invoice_id).await?,
         };
         for _ in 0..MAX_CONFLICT_RETRIES {
             // A retried command whose events are already stored: the stream shows them.
@@ -84,20 +94,46 @@ impl Invoices {
                 metadata: metadata.clone(),
                 events: events.iter().map(|e| NewEvent::from_domain(Uuid::now_v7(), e)).collect(),
             };
-            match self.store.append_with(request, &also).await {
+            match self.store.append_with(step.conn().await?, request, &also).await {
                 Ok(AppendOutcome::Appended(_)) => {
                     let mut command_keys = std::mem::take(&mut loaded.command_keys);
                     command_keys.extend(idempotency_key.map(str::to_owned));
                     return Ok(Decided { loaded: LoadedInvoice { state, version, command_keys }, appended: events });
                 }
                 Ok(AppendOutcome::Duplicate(_)) => {
-                    return Ok(Decided { loaded: self.load(invoice_id).await?, appended: Vec::new() })
+                    return Ok(Decided { loaded: self.load(step, invoice_id).await?, appended: Vec::new() })
                 }
-                Err(store_pg::StoreError::Conflict { .. }) => loaded = self.load(invoice_id).await?,
+                Err(store_pg::StoreError::Conflict { .. }) => loaded = self.load(step, invoice_id).await?,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(EngineError::Contention)
+    }
+}
+
+/// The statements of one step of a use case (e.g. a command's stream read and its first append) run on one
+/// connection, taken from the pool at the step's first statement and released when the step ends (a step that
+/// runs none takes none). sqlx pings every connection it gets back (a round trip and a Postgres wake-up), so a
+/// step pays that once. A step never waits for a second connection (so a full pool cannot deadlock it), and ends
+/// before SEQR is called.
+pub(crate) struct Step {
+    store: EventStore,
+    conn: Option<Connection>,
+}
+
+impl Step {
+    /// A step on `store`'s pool, starting with `conn` when one is already held (an Idempotency-Key's claim's).
+    pub(crate) fn new(store: &EventStore, conn: Option<Connection>) -> Step {
+        Step { store: store.clone(), conn }
+    }
+
+    /// The step's connection (taken from the pool on first use).
+    pub(crate) async fn conn(&mut self) -> Result<&mut PgConnection, EngineError> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            slot @ None => slot.insert(self.store.connection().await?),
+        };
+        Ok(conn)
     }
 }
 

@@ -14,7 +14,7 @@ use seqr_client::Credentials;
 use seqr_wire as wire;
 use store_pg::access::TerminalRow;
 
-use crate::{secret::Secret, Engine, EngineError};
+use crate::{invoices::Step, secret::Secret, Engine, EngineError};
 
 /// A register as the tenant names it.
 #[derive(Debug, Clone)]
@@ -74,12 +74,17 @@ impl TerminalCache {
 }
 
 impl Engine {
-    /// A tenant's register (from the cache, else read and cached).
-    pub(crate) async fn terminal(&self, tenant: &str, terminal: &str) -> Result<Option<TerminalRow>, EngineError> {
+    /// A tenant's register (from the cache, else read in `step` and cached).
+    pub(crate) async fn terminal(
+        &self,
+        step: &mut Step,
+        tenant: &str,
+        terminal: &str,
+    ) -> Result<Option<TerminalRow>, EngineError> {
         if let Some(row) = self.terminals().get(tenant, terminal) {
             return Ok(Some(row));
         }
-        let row = store_pg::access::terminal(self.pool(), tenant, terminal).await?;
+        let row = store_pg::access::terminal(step.conn().await?, tenant, terminal).await?;
         if let Some(row) = &row {
             self.terminals().put(tenant, terminal, row.clone());
         }
@@ -88,8 +93,8 @@ impl Engine {
 
     /// The SEQR credentials of a tenant's register.
     pub(crate) async fn credentials(&self, tenant: &str, terminal: &str) -> Result<Credentials, EngineError> {
-        let row =
-            self.terminal(tenant, terminal).await?.ok_or_else(|| EngineError::UnknownTerminal(terminal.to_owned()))?;
+        let row = self.terminal(&mut self.invoices().step(), tenant, terminal).await?;
+        let row = row.ok_or_else(|| EngineError::UnknownTerminal(terminal.to_owned()))?;
         Ok(Credentials::terminal(row.seqr_terminal_id, row.seqr_password))
     }
 

@@ -1,7 +1,7 @@
 //! Who may do what: tenants, API keys (stored as SHA-256 hashes of their secret), the registers of a tenant with
 //! the SEQR credentials seqrd holds for them, and the Idempotency-Key records of each API key.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -75,14 +75,18 @@ impl std::fmt::Debug for TerminalRow {
 }
 
 /// A tenant's register.
-pub async fn terminal(pool: &PgPool, tenant_id: &str, terminal_id: &str) -> Result<Option<TerminalRow>, StoreError> {
+pub async fn terminal(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    terminal_id: &str,
+) -> Result<Option<TerminalRow>, StoreError> {
     let row: Option<(String, String, String, String)> = sqlx::query_as(
         "SELECT merchant_id, store_id, seqr_terminal_id, seqr_password FROM terminals
          WHERE tenant_id = $1 AND terminal_id = $2",
     )
     .bind(tenant_id)
     .bind(terminal_id)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     Ok(row.map(|(merchant_id, store_id, seqr_terminal_id, seqr_password)| TerminalRow {
         merchant_id,
@@ -161,7 +165,7 @@ pub struct NewClaim<'a> {
 /// Claims a key, or returns its record, in one statement. The claim is committed asynchronously (no WAL flush is
 /// waited for): losing it in a crash loses nothing, because the command it guards is itself idempotent in the
 /// event store under the same key.
-pub async fn claim_idempotency_key(pool: &PgPool, claim: &NewClaim<'_>) -> Result<Claim, StoreError> {
+pub async fn claim_idempotency_key(conn: &mut PgConnection, claim: &NewClaim<'_>) -> Result<Claim, StoreError> {
     type Row = (bool, Option<Vec<u8>>, Option<String>, Option<i32>, Option<Vec<u8>>, Option<bool>, Option<i32>);
     let row: Row = sqlx::query_as(
         "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
@@ -182,7 +186,7 @@ pub async fn claim_idempotency_key(pool: &PgPool, claim: &NewClaim<'_>) -> Resul
     .bind(claim.lock_seconds)
     .bind(claim.tenant_id)
     .bind(claim.owner_lock)
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?;
     let (inserted, hash, state, status, body, locked, owner_lock) = row;
     if inserted {
@@ -198,7 +202,7 @@ pub async fn claim_idempotency_key(pool: &PgPool, claim: &NewClaim<'_>) -> Resul
 
 /// Takes over an unfinished record from `holder` (two retries racing: one wins). Returns whether it was taken.
 pub async fn take_over_idempotency_key(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     api_key_id: Uuid,
     key: &str,
     holder: Option<i32>,
@@ -215,7 +219,7 @@ pub async fn take_over_idempotency_key(
     .bind(lock_seconds)
     .bind(owner_lock)
     .bind(holder)
-    .execute(pool)
+    .execute(conn)
     .await?
     .rows_affected();
     Ok(taken == 1)
@@ -224,7 +228,7 @@ pub async fn take_over_idempotency_key(
 /// Stores a request's answer (`Some`), or frees the key (`None`: the answer was a server error, the caller may
 /// retry with the same key).
 pub async fn finish_idempotency_key(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     api_key_id: Uuid,
     key: &str,
     answer: Option<(i32, &[u8])>,
@@ -234,7 +238,7 @@ pub async fn finish_idempotency_key(
             sqlx::query("DELETE FROM idempotency_keys WHERE api_key_id = $1 AND idempotency_key = $2")
                 .bind(api_key_id)
                 .bind(key)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
         }
         Some((status, body)) => {
@@ -246,7 +250,7 @@ pub async fn finish_idempotency_key(
             .bind(key)
             .bind(status)
             .bind(body)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
         }
     }

@@ -55,21 +55,27 @@ impl EventStore {
     /// Reads an invoice's stream and folds it strictly into its state. Returns the state and the stream version
     /// (the `expected_version` of the next append); a missing stream gives the default state and version 0.
     pub async fn load_invoice(&self, stream_id: Uuid) -> Result<(InvoiceState, i64), StoreError> {
-        let loaded = self.load_invoice_keyed(stream_id).await?;
+        let loaded = self.load_invoice_keyed(&mut *self.connection().await?, stream_id).await?;
         Ok((loaded.state, loaded.version))
     }
 
-    /// Reads and folds an invoice's stream in one query, also telling which idempotency keys its commands had.
-    pub async fn load_invoice_keyed(&self, stream_id: Uuid) -> Result<LoadedInvoice, StoreError> {
-        let events = self.read_stream(stream_id).await?;
-        let mut state = InvoiceState::default();
-        for stored in &events {
-            let event = decode(stored)?;
-            state.apply(&event).map_err(|e| StoreError::Fold { position: stored.position, message: e.to_string() })?;
+    /// Reads (on `conn`) and folds an invoice's stream in one query, also telling which idempotency keys its
+    /// commands had.
+    pub async fn load_invoice_keyed(
+        &self,
+        conn: &mut PgConnection,
+        stream_id: Uuid,
+    ) -> Result<LoadedInvoice, StoreError> {
+        LoadedInvoice::fold(crate::store::read_stream(conn, stream_id).await?)
+    }
+
+    /// [`EventStore::load_invoice_keyed`] for several invoices in one query; a missing stream gives the default.
+    pub async fn load_invoices_keyed(&self, stream_ids: &[Uuid]) -> Result<HashMap<Uuid, LoadedInvoice>, StoreError> {
+        let mut streams: HashMap<Uuid, Vec<StoredEvent>> = stream_ids.iter().map(|id| (*id, Vec::new())).collect();
+        for event in self.read_streams(stream_ids).await? {
+            streams.entry(event.stream_id).or_default().push(event);
         }
-        let version = events.last().map_or(0, |e| e.version);
-        let command_keys = events.into_iter().filter_map(|e| e.idempotency_key).collect();
-        Ok(LoadedInvoice { state, version, command_keys })
+        streams.into_iter().map(|(id, events)| Ok((id, LoadedInvoice::fold(events)?))).collect()
     }
 }
 
@@ -84,6 +90,18 @@ pub struct LoadedInvoice {
 }
 
 impl LoadedInvoice {
+    /// Folds one stream's events (in version order).
+    fn fold(events: Vec<StoredEvent>) -> Result<LoadedInvoice, StoreError> {
+        let mut state = InvoiceState::default();
+        for stored in &events {
+            let event = decode(stored)?;
+            state.apply(&event).map_err(|e| StoreError::Fold { position: stored.position, message: e.to_string() })?;
+        }
+        let version = events.last().map_or(0, |e| e.version);
+        let command_keys = events.into_iter().filter_map(|e| e.idempotency_key).collect();
+        Ok(LoadedInvoice { state, version, command_keys })
+    }
+
     /// Whether a command with this idempotency key is already stored.
     pub fn applied(&self, key: &str) -> bool {
         self.command_keys.contains(key)

@@ -26,8 +26,8 @@ pub use event::{AppendOutcome, AppendRequest, Checkpoint, EventScope, Metadata, 
 pub use invoices::{decode, InvoiceEvent, InvoiceProjection, InvoiceRows, LoadedInvoice};
 pub use listen::Listener;
 /// The connection pool every part of seqrd runs its statements on.
-pub use sqlx::{postgres::PgConnectOptions, PgPool};
-pub use store::{pool_options, AlsoWrite, EventRow, EventStore, NOTIFY_CHANNEL};
+pub use sqlx::{postgres::PgConnectOptions, PgConnection, PgPool};
+pub use store::{pool_options, AlsoWrite, Connection, EventRow, EventStore, NOTIFY_CHANNEL};
 pub use subscription::{load_checkpoint, save_checkpoint, Processed, Projection, Subscription, SubscriptionConfig};
 
 /// The schema migrations (events, subscriptions, read models).

@@ -83,8 +83,8 @@ impl ProcessLock {
 
 /// Whether the process holding the lock `id` is alive: a transaction-level try-lock on the same key succeeds only
 /// when no session holds it (and is released at once, with its transaction).
-pub async fn process_alive(pool: &PgPool, id: i32) -> Result<bool, StoreError> {
-    let mut tx = pool.begin().await?;
+pub async fn process_alive(conn: &mut PgConnection, id: i32) -> Result<bool, StoreError> {
+    let mut tx = sqlx::Connection::begin(conn).await?;
     let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
         .bind(PROCESS_LOCK_CLASS)
         .bind(id)

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use futures::TryStreamExt as _;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::PgConnection;
 use sqlx::Row as _;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -12,6 +13,11 @@ use crate::event::{AppendOutcome, AppendRequest, Checkpoint, EventScope, Metadat
 
 /// The channel on which the store announces new events (`LISTEN seqrd_events`).
 pub const NOTIFY_CHANNEL: &str = "seqrd_events";
+
+/// A connection taken from the pool for the statements of one step of a use case (e.g. a command's stream read
+/// and its append). sqlx pings every connection it gets back (a round trip, and a Postgres wake-up): a step that
+/// runs its statements on one connection pays that once. Never held across a call to SEQR.
+pub type Connection = sqlx::pool::PoolConnection<sqlx::Postgres>;
 
 /// Pool settings for the write path: no ping on acquire (it would double the round trips of an append).
 pub fn pool_options() -> PgPoolOptions {
@@ -49,11 +55,13 @@ pub struct AlsoWrite {
     pub schedule: Option<(Duration, Duration)>,
     /// Stores the answer of the Idempotency-Key `(api key id, key)`: status and body.
     pub answer: Option<(Uuid, String, i32, Vec<u8>)>,
+    /// Gives the stream's invoice this notification token (the one SEQR calls back with), unless it has one.
+    pub notification_token: Option<String>,
 }
 
 impl AlsoWrite {
     fn sql(&self) -> String {
-        if self.schedule.is_none() && self.answer.is_none() {
+        if self.schedule.is_none() && self.answer.is_none() && self.notification_token.is_none() {
             return APPEND_SQL.to_owned();
         }
         let mut sql = format!("WITH ins AS ({APPEND_SQL})");
@@ -78,6 +86,14 @@ impl AlsoWrite {
                 n + 3,
                 n + 4
             ));
+            n += 4;
+        }
+        if self.notification_token.is_some() {
+            sql.push_str(&format!(
+                ", token AS (INSERT INTO notification_tokens (token, invoice_id) SELECT ${}, $1 \
+                 WHERE EXISTS (SELECT 1 FROM ins) ON CONFLICT DO NOTHING)",
+                n + 1
+            ));
         }
         sql.push_str(" SELECT * FROM ins");
         sql
@@ -92,6 +108,9 @@ impl AlsoWrite {
         }
         if let Some((api_key_id, key, status, body)) = &self.answer {
             query = query.bind(*status).bind(body.as_slice()).bind(*api_key_id).bind(key.as_str());
+        }
+        if let Some(token) = &self.notification_token {
+            query = query.bind(token.as_str());
         }
         query
     }
@@ -131,12 +150,23 @@ impl EventStore {
     /// idempotency key was already appended to the stream, nothing is written and the original events come back
     /// as [`AppendOutcome::Duplicate`].
     pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
-        self.append_with(request, &AlsoWrite::default()).await
+        let mut conn = self.connection().await?;
+        self.append_with(&mut conn, request, &AlsoWrite::default()).await
     }
 
-    /// [`EventStore::append`], and in the same statement (so all or nothing, one round trip, one commit) the
-    /// writes of `also`, made only when the events are appended.
-    pub async fn append_with(&self, request: AppendRequest, also: &AlsoWrite) -> Result<AppendOutcome, StoreError> {
+    /// A connection of the store's pool, to run the statements of one step of a use case on (see [`Connection`]).
+    pub async fn connection(&self) -> Result<Connection, StoreError> {
+        Ok(self.inner.pool.acquire().await?)
+    }
+
+    /// [`EventStore::append`] on `conn`, and in the same statement (so all or nothing, one round trip, one commit)
+    /// the writes of `also`, made only when the events are appended.
+    pub async fn append_with(
+        &self,
+        conn: &mut PgConnection,
+        request: AppendRequest,
+        also: &AlsoWrite,
+    ) -> Result<AppendOutcome, StoreError> {
         if request.events.is_empty() {
             return Err(StoreError::InvalidAppend("an append needs at least one event"));
         }
@@ -172,21 +202,25 @@ impl EventStore {
             .bind(request.metadata.causation_id)
             .bind(&request.metadata.actor)
             .bind(&request.idempotency_key);
-        let result = also.bind(query).fetch_all(&self.inner.pool).await;
+        let result = also.bind(query).fetch_all(&mut *conn).await;
         let rows = match result {
             Ok(rows) => rows,
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 let constraint = db.constraint().map(str::to_owned);
-                return self
-                    .resolve_rejected(request.stream_id, request.expected_version, request.idempotency_key, constraint)
-                    .await;
+                return resolve_rejected(
+                    conn,
+                    request.stream_id,
+                    request.expected_version,
+                    request.idempotency_key,
+                    constraint,
+                )
+                .await;
             }
             Err(e) => return Err(e.into()),
         };
         if rows.is_empty() {
             // The version check in the statement failed: the stream is elsewhere, or this is a retry.
-            return self
-                .resolve_rejected(request.stream_id, request.expected_version, request.idempotency_key, None)
+            return resolve_rejected(conn, request.stream_id, request.expected_version, request.idempotency_key, None)
                 .await;
         }
         let mut written: Vec<(i64, i64, i64, chrono::DateTime<chrono::Utc>)> = Vec::with_capacity(rows.len());
@@ -218,44 +252,20 @@ impl EventStore {
         Ok(AppendOutcome::Appended(events))
     }
 
-    /// Explains an append that wrote nothing: a retried command, a reused event id, or a version conflict.
-    async fn resolve_rejected(
-        &self,
-        stream_id: Uuid,
-        expected: i64,
-        idempotency_key: Option<String>,
-        constraint: Option<String>,
-    ) -> Result<AppendOutcome, StoreError> {
-        if let Some(key) = idempotency_key {
-            let sql = format!(
-                "SELECT {SELECT_COLUMNS} FROM events WHERE stream_id = $1 AND idempotency_key = $2 ORDER BY version"
-            );
-            let rows = sqlx::query(&sql).bind(stream_id).bind(key).fetch_all(&self.inner.pool).await?;
-            if !rows.is_empty() {
-                let events = rows.iter().map(stored_event).collect::<Result<Vec<_>, _>>()?;
-                return Ok(AppendOutcome::Duplicate(events));
-            }
-        }
-        if constraint.as_deref() == Some("events_event_id_key") {
-            return Err(StoreError::DuplicateEventId { stream_id });
-        }
-        let actual = self.stream_version(stream_id).await?;
-        Err(StoreError::Conflict { stream_id, expected, actual })
-    }
-
     /// The number of events in a stream (0 if it does not exist).
     pub async fn stream_version(&self, stream_id: Uuid) -> Result<i64, StoreError> {
-        let version: i64 = sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1")
-            .bind(stream_id)
-            .fetch_one(&self.inner.pool)
-            .await?;
-        Ok(version)
+        stream_version(&mut *self.connection().await?, stream_id).await
     }
 
     /// All events of a stream in version order (empty if the stream does not exist).
     pub async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
-        let sql = format!("SELECT {SELECT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version");
-        let rows = sqlx::query(&sql).bind(stream_id).fetch_all(&self.inner.pool).await?;
+        read_stream(&mut *self.connection().await?, stream_id).await
+    }
+
+    /// The events of every stream of `stream_ids`, each stream's in version order, in one statement.
+    pub async fn read_streams(&self, stream_ids: &[Uuid]) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!("SELECT {SELECT_COLUMNS} FROM events WHERE stream_id = ANY($1) ORDER BY stream_id, version");
+        let rows = sqlx::query(&sql).bind(stream_ids).fetch_all(&self.inner.pool).await?;
         rows.iter().map(stored_event).collect()
     }
 
@@ -280,6 +290,46 @@ impl EventStore {
         let mut conn = self.inner.pool.acquire().await?;
         read_after(&mut conn, after, limit).await
     }
+}
+
+/// Explains an append that wrote nothing: a retried command, a reused event id, or a version conflict.
+async fn resolve_rejected(
+    conn: &mut PgConnection,
+    stream_id: Uuid,
+    expected: i64,
+    idempotency_key: Option<String>,
+    constraint: Option<String>,
+) -> Result<AppendOutcome, StoreError> {
+    if let Some(key) = idempotency_key {
+        let sql = format!(
+            "SELECT {SELECT_COLUMNS} FROM events WHERE stream_id = $1 AND idempotency_key = $2 ORDER BY version"
+        );
+        let rows = sqlx::query(&sql).bind(stream_id).bind(key).fetch_all(&mut *conn).await?;
+        if !rows.is_empty() {
+            let events = rows.iter().map(stored_event).collect::<Result<Vec<_>, _>>()?;
+            return Ok(AppendOutcome::Duplicate(events));
+        }
+    }
+    if constraint.as_deref() == Some("events_event_id_key") {
+        return Err(StoreError::DuplicateEventId { stream_id });
+    }
+    let actual = stream_version(conn, stream_id).await?;
+    Err(StoreError::Conflict { stream_id, expected, actual })
+}
+
+async fn stream_version(conn: &mut PgConnection, stream_id: Uuid) -> Result<i64, StoreError> {
+    let version: i64 = sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1")
+        .bind(stream_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(version)
+}
+
+/// All events of a stream in version order, on `conn`.
+pub(crate) async fn read_stream(conn: &mut PgConnection, stream_id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!("SELECT {SELECT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version");
+    let rows = sqlx::query(&sql).bind(stream_id).fetch_all(conn).await?;
+    rows.iter().map(stored_event).collect()
 }
 
 /// A row of the event log as one reader wants it: the columns it selects and how it decodes them. Projections
