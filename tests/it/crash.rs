@@ -132,7 +132,7 @@ async fn crash_after_payment(stack: &Stack, pool: &PgPool, db: &str, next: &str,
         assert!(early, "the restarted instance waited for its own dead lease to expire");
     }
     let reversed =
-        stack.sim.as_ref().unwrap().with_engine(|e, _| e.ledger().iter().filter(|l| l.kind == "REVERSAL").count());
+        stack.sim.as_ref().unwrap().with_seqr(|e, _| e.ledger().iter().filter(|l| l.kind == "REVERSAL").count());
     assert_eq!(reversed, 0, "SEQR reversed a sale after a crash");
 }
 
@@ -203,7 +203,7 @@ async fn a_retry_after_the_api_process_was_killed_is_answered_at_once(pool: PgPo
         .await
         .unwrap();
     assert_eq!(sends, 1, "one sendInvoice recorded");
-    let at_seqr = sim.with_engine(|e, _| e.invoices(None).len());
+    let at_seqr = sim.with_seqr(|e, _| e.invoices(None).len());
     assert_eq!(at_seqr, 0, "the retry did not send the invoice again (the killed call never reached SEQR)");
     stack.shutdown().await;
 }

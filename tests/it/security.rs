@@ -358,7 +358,7 @@ async fn every_error_answers_in_the_json_error_shape(pool: PgPool) {
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
 async fn text_is_bounded_and_rows_add_up_before_anything_reaches_seqr(pool: PgPool) {
     let stack = start(config(), pool.clone()).await;
-    let sent = || stack.sim.as_ref().unwrap().with_engine(|e, _| e.invoices(None).len());
+    let sent = || stack.sim.as_ref().unwrap().with_seqr(|e, _| e.invoices(None).len());
     let cases: Vec<(Value, &str, &str)> = vec![
         (json!({"title": "Coffee\u{1}"}), "invalid_text", "invoice.title"),
         (json!({"footer": "\u{fffe}"}), "invalid_text", "invoice.footer"),

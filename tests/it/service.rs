@@ -279,7 +279,7 @@ async fn unknown_outcomes_are_resolved_and_money_calls_never_repeated(pool: PgPo
         .await
         .unwrap();
     assert_eq!(ledger_refunds, 1, "the refund was not repeated by the worker");
-    let sim_refunds = sim.with_engine(|e, _| e.ledger().iter().filter(|l| l.kind == "REFUND").count());
+    let sim_refunds = sim.with_seqr(|e, _| e.ledger().iter().filter(|l| l.kind == "REFUND").count());
     assert_eq!(sim_refunds, 1, "SEQR saw one refund");
     let call = view["calls"].as_array().unwrap().last().unwrap()["call_id"].as_str().unwrap().to_owned();
     let (status, view) = stack
@@ -438,7 +438,7 @@ async fn every_seed_flow_end_to_end_with_its_messages_gen_b(pool: PgPool) {
 async fn every_seed_flow_end_to_end_with_its_messages_gen_a(pool: PgPool) {
     let stack = seed_flows_end_to_end(pool.clone(), false).await;
     let sim_payments: Vec<String> =
-        stack.sim.as_ref().unwrap().with_engine(|e, _| {
+        stack.sim.as_ref().unwrap().with_seqr(|e, _| {
             e.ledger().iter().filter(|l| l.kind == "PAYMENT").map(|l| l.amount.to_string()).collect()
         });
     assert!(sim_payments.iter().any(|a| a == "312.45"), "SEQR took the lower amount: {sim_payments:?}");
@@ -587,7 +587,7 @@ async fn a_retried_command_never_sends_the_original_call_again(pool: PgPool) {
     assert_eq!(status, 202, "{view}");
     assert_eq!(view["refunds_in_flight"]["amount"], "15.00");
     let sim_refunds =
-        stack.sim.as_ref().unwrap().with_engine(|e, _| e.ledger().iter().filter(|l| l.kind == "REFUND").count());
+        stack.sim.as_ref().unwrap().with_seqr(|e, _| e.ledger().iter().filter(|l| l.kind == "REFUND").count());
     assert_eq!(sim_refunds, 0, "nothing was sent again");
     let requested: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'refund_requested'")
         .fetch_one(&pool)
@@ -742,7 +742,7 @@ async fn a_gen_a_commit_waits_for_its_final_total_whose_answer_was_lost(pool: Pg
     let commit = json!({"amount": {"amount": "312.45", "currency": "SEK"}});
     let (status, view) = stack.post(&format!("/v1/invoices/{id}/commit"), &commit).await.unwrap();
     assert_eq!(status, 202, "{view}");
-    let payments = || sim.with_engine(|e, _| e.ledger().iter().filter(|l| l.kind == "PAYMENT").count());
+    let payments = || sim.with_seqr(|e, _| e.ledger().iter().filter(|l| l.kind == "PAYMENT").count());
     assert_eq!(payments(), 0, "no commit was sent while the final total is unknown");
     let kinds: Vec<&str> = view["calls"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
     assert!(!kinds.contains(&"commit_reservation"), "{kinds:?}");
@@ -755,8 +755,8 @@ async fn a_gen_a_commit_waits_for_its_final_total_whose_answer_was_lost(pool: Pg
     stack.poll(id.parse().unwrap()).await.unwrap();
     let view = stack.get(&format!("/v1/invoices/{id}")).await.unwrap();
     assert_eq!((view["status"].as_str(), view["paid"]["amount"].as_str()), (Some("paid"), Some("312.45")), "{view}");
-    let charged: Vec<String> = sim
-        .with_engine(|e, _| e.ledger().iter().filter(|l| l.kind == "PAYMENT").map(|l| l.amount.to_string()).collect());
+    let charged: Vec<String> =
+        sim.with_seqr(|e, _| e.ledger().iter().filter(|l| l.kind == "PAYMENT").map(|l| l.amount.to_string()).collect());
     assert_eq!(charged, ["312.45"]);
     stack.shutdown().await;
 }

@@ -27,13 +27,13 @@ mod terminals;
 mod views;
 
 pub use self::phone::{PayOutcome, PhoneError, ScanOutcome};
-pub use self::views::{InvoiceView, TokenView};
+pub use self::views::{SimInvoice, TokenView};
 
 use self::reports::Period;
 
 /// Behaviour switches of the state machine.
 #[derive(Debug, Clone)]
-pub struct EngineConfig {
+pub struct SeqrConfig {
     /// A PAID invoice not fetched by getPaymentStatus within this window is reversed (SEQR: 20 s).
     pub reversal_window: Duration,
     /// executeReport answers REPORT_NOT_READY for this long after markTransactionPeriod (SEQR: about 3 s).
@@ -50,10 +50,10 @@ pub struct EngineConfig {
     pub default_currency: String,
 }
 
-impl EngineConfig {
+impl SeqrConfig {
     /// SEQR's documented timings: 20 s reversal window, 3 s report delay, REQUIRE_ACKNOWLEDGMENT default.
-    pub fn seqr_defaults() -> EngineConfig {
-        EngineConfig {
+    pub fn seqr_defaults() -> SeqrConfig {
+        SeqrConfig {
             reversal_window: Duration::seconds(20),
             report_delay: Duration::seconds(3),
             default_ack_mode: AcknowledgmentMode::RequireAcknowledgment,
@@ -239,8 +239,8 @@ struct PaymentRec {
 
 /// The whole simulated SEQR back end.
 #[derive(Debug)]
-pub struct Engine {
-    cfg: EngineConfig,
+pub struct SeqrState {
+    cfg: SeqrConfig,
     resellers: HashMap<String, Reseller>,
     terminals: HashMap<String, Terminal>,
     invoices: HashMap<String, InvoiceRec>,
@@ -254,10 +254,10 @@ pub struct Engine {
     counter: u64,
 }
 
-impl Engine {
+impl SeqrState {
     /// An engine with the given resellers and pre-registered terminals.
-    pub fn new(cfg: EngineConfig, resellers: Vec<ResellerSeed>, terminals: Vec<TerminalSeed>) -> Engine {
-        let mut e = Engine {
+    pub fn new(cfg: SeqrConfig, resellers: Vec<ResellerSeed>, terminals: Vec<TerminalSeed>) -> SeqrState {
+        let mut e = SeqrState {
             cfg,
             resellers: HashMap::new(),
             terminals: HashMap::new(),
@@ -281,7 +281,7 @@ impl Engine {
     }
 
     /// The configuration.
-    pub fn config(&self) -> &EngineConfig {
+    pub fn config(&self) -> &SeqrConfig {
         &self.cfg
     }
 

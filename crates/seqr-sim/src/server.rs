@@ -23,7 +23,7 @@ use tower::ServiceExt as _;
 
 use crate::config::{NotificationBody, SimConfig};
 use crate::engine::{
-    Engine, EngineConfig, InvoiceView, Notification, PhoneError, ResellerSeed, TerminalSeed, TokenView,
+    Notification, PhoneError, ResellerSeed, SeqrConfig, SeqrState, SimInvoice, TerminalSeed, TokenView,
 };
 use crate::faults::{FaultAction, FaultRule, Faults};
 
@@ -67,7 +67,7 @@ pub struct NotificationRecord {
 }
 
 pub(crate) struct Shared {
-    pub(crate) engine: Mutex<Engine>,
+    pub(crate) engine: Mutex<SeqrState>,
     pub(crate) clock: Clock,
     pub(crate) faults: Mutex<Faults>,
     pub(crate) cfg: SimConfig,
@@ -82,7 +82,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub(crate) fn new(cfg: SimConfig) -> Shared {
-        let ecfg = EngineConfig {
+        let ecfg = SeqrConfig {
             reversal_window: chrono::Duration::from_std(cfg.reversal_window).unwrap_or(chrono::Duration::seconds(20)),
             report_delay: chrono::Duration::from_std(cfg.report_delay).unwrap_or(chrono::Duration::seconds(3)),
             default_ack_mode: cfg.default_ack_mode.clone(),
@@ -91,7 +91,7 @@ impl Shared {
             refunds_allowed_default: cfg.refunds_allowed_default,
             default_currency: "SEK".to_owned(),
         };
-        let engine = Engine::new(ecfg, cfg.resellers.clone(), cfg.terminals.clone());
+        let engine = SeqrState::new(ecfg, cfg.resellers.clone(), cfg.terminals.clone());
         let http = reqwest::Client::builder().timeout(cfg.notification_timeout).build().unwrap_or_default();
         Shared {
             engine: Mutex::new(engine),
@@ -104,7 +104,7 @@ impl Shared {
     }
 
     /// Runs `f` on the engine and dispatches the notifications it queued.
-    pub(crate) fn with_engine<R>(self: &Arc<Self>, f: impl FnOnce(&mut Engine, DateTime<Utc>) -> R) -> R {
+    pub(crate) fn with_seqr<R>(self: &Arc<Self>, f: impl FnOnce(&mut SeqrState, DateTime<Utc>) -> R) -> R {
         let now = self.clock.now();
         let (r, out) = {
             let mut e = lock(&self.engine);
@@ -197,7 +197,7 @@ impl Sim {
                 let mut iv = tokio::time::interval(shared.cfg.tick_interval.max(Duration::from_millis(10)));
                 loop {
                     tokio::select! {
-                        _ = iv.tick() => shared.with_engine(|e, now| e.tick(now)),
+                        _ = iv.tick() => shared.with_seqr(|e, now| e.tick(now)),
                         _ = rx.changed() => return,
                     }
                 }
@@ -235,7 +235,7 @@ impl SimHandle {
     /// Advances the simulator clock and processes time-based transitions.
     pub fn advance_clock(&self, by: Duration) {
         let _ = self.shared.clock.advance(chrono::Duration::from_std(by).unwrap_or_default());
-        self.shared.with_engine(|e, now| e.tick(now));
+        self.shared.with_seqr(|e, now| e.tick(now));
     }
 
     /// The simulator's current time.
@@ -244,8 +244,8 @@ impl SimHandle {
     }
 
     /// Runs `f` on the engine (state inspection or direct phone actions); queued notifications are sent.
-    pub fn with_engine<R>(&self, f: impl FnOnce(&mut Engine, DateTime<Utc>) -> R) -> R {
-        self.shared.with_engine(f)
+    pub fn with_seqr<R>(&self, f: impl FnOnce(&mut SeqrState, DateTime<Utc>) -> R) -> R {
+        self.shared.with_seqr(f)
     }
 
     /// Adds a fault rule.
@@ -383,7 +383,7 @@ async fn soap(State(s): State<Arc<Shared>>, kill: Option<Extension<ConnKill>>, b
         Some(FaultAction::SystemBusy) => return render(&s, &WireResponse::error(op, ResultCode::SystemBusy)),
         _ => {}
     }
-    let resp = s.with_engine(|e, now| e.handle(req, now));
+    let resp = s.with_seqr(|e, now| e.handle(req, now));
     tracing::debug!(operation = op.name(), code = ?resp.base().result_code, "SOAP call");
     if decision.action == Some(FaultAction::DropAfter) {
         drop_conn(&kill);
@@ -461,7 +461,7 @@ async fn clock_advance(State(s): State<Arc<Shared>>, Json(a): Json<Advance>) -> 
     let Some(now) = s.clock.advance(chrono::Duration::milliseconds((a.seconds * 1000.0) as i64)) else {
         return Err(ApiError(StatusCode::BAD_REQUEST, "bad_seconds", "the clock cannot move that far".into()));
     };
-    s.with_engine(|e, now| e.tick(now));
+    s.with_seqr(|e, now| e.tick(now));
     ok(json!({"now": now}))
 }
 
@@ -478,7 +478,7 @@ fn default_shopper() -> String {
 }
 
 async fn phone_scan(State(s): State<Arc<Shared>>, Json(b): Json<ScanBody>) -> ApiResult {
-    ok(s.with_engine(|e, now| e.scan(&b.code, &b.shopper, now))?)
+    ok(s.with_seqr(|e, now| e.scan(&b.code, &b.shopper, now))?)
 }
 
 #[derive(Deserialize)]
@@ -495,7 +495,7 @@ struct PayBody {
 
 async fn phone_pay(State(s): State<Arc<Shared>>, Json(b): Json<PayBody>) -> ApiResult {
     let default_pin = s.cfg.default_pin.clone();
-    s.with_engine(|e, now| {
+    s.with_seqr(|e, now| {
         let reference = e.start_payment(&b.code, &b.shopper, now)?;
         if b.hold {
             return ok(json!({"invoice_reference": reference, "status": "PAYING"}));
@@ -511,7 +511,7 @@ struct ConfirmBody {
 }
 
 async fn phone_confirm(State(s): State<Arc<Shared>>, Json(b): Json<ConfirmBody>) -> ApiResult {
-    ok(s.with_engine(|e, now| e.confirm_payment(&b.code, &b.pin, now))?)
+    ok(s.with_seqr(|e, now| e.confirm_payment(&b.code, &b.pin, now))?)
 }
 
 #[derive(Deserialize)]
@@ -520,12 +520,12 @@ struct CodeBody {
 }
 
 async fn phone_cancel(State(s): State<Arc<Shared>>, Json(b): Json<CodeBody>) -> ApiResult {
-    let back = s.with_engine(|e, now| e.phone_cancel(&b.code, now))?;
+    let back = s.with_seqr(|e, now| e.phone_cancel(&b.code, now))?;
     ok(json!({"status": "CANCELED", "back_url": back}))
 }
 
 async fn phone_fail(State(s): State<Arc<Shared>>, Json(b): Json<CodeBody>) -> ApiResult {
-    s.with_engine(|e, now| e.phone_fail(&b.code, now))?;
+    s.with_seqr(|e, now| e.phone_fail(&b.code, now))?;
     ok(json!({"status": "FAILED"}))
 }
 
@@ -536,7 +536,7 @@ struct RememberBody {
 }
 
 async fn phone_remember(State(s): State<Arc<Shared>>, Json(b): Json<RememberBody>) -> ApiResult {
-    let card = s.with_engine(|e, now| e.remember_card(&b.code, b.remember, now))?;
+    let card = s.with_seqr(|e, now| e.remember_card(&b.code, b.remember, now))?;
     ok(json!({"remembered": card}))
 }
 
@@ -547,7 +547,7 @@ struct ShopperBody {
 }
 
 async fn shopper_set(State(s): State<Arc<Shared>>, Json(b): Json<ShopperBody>) -> ApiResult {
-    s.with_engine(|e, _| e.set_shopper(&b.shopper, &b.pin));
+    s.with_seqr(|e, _| e.set_shopper(&b.shopper, &b.pin));
     ok(json!({"shopper": b.shopper}))
 }
 
@@ -562,12 +562,12 @@ struct CardBody {
 async fn shopper_card_add(State(s): State<Arc<Shared>>, Path(id): Path<String>, Json(b): Json<CardBody>) -> ApiResult {
     let reseller = b.reseller_id.or_else(|| s.cfg.resellers.first().map(|r| r.id.clone())).unwrap_or_default();
     let card = TokenView { id: b.id, value: b.value, description: b.description, status: 0 };
-    s.with_engine(|e, _| e.attach_card(&id, &reseller, card));
+    s.with_seqr(|e, _| e.attach_card(&id, &reseller, card));
     shopper_cards(State(s), Path(id)).await
 }
 
 async fn shopper_cards(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> ApiResult {
-    let cards = s.with_engine(|e, _| e.shopper_cards(&id));
+    let cards = s.with_seqr(|e, _| e.shopper_cards(&id));
     let v: Vec<_> = cards.into_iter().map(|(r, c)| json!({"reseller_id": r, "card": c})).collect();
     ok(v)
 }
@@ -578,7 +578,7 @@ struct InvoicesQuery {
 }
 
 async fn invoices_list(State(s): State<Arc<Shared>>, Query(q): Query<InvoicesQuery>) -> ApiResult {
-    let v: Vec<InvoiceView> = s.with_engine(|e, now| {
+    let v: Vec<SimInvoice> = s.with_seqr(|e, now| {
         e.tick(now);
         e.invoices(q.terminal_id.as_deref())
     });
@@ -586,7 +586,7 @@ async fn invoices_list(State(s): State<Arc<Shared>>, Query(q): Query<InvoicesQue
 }
 
 async fn invoice_get(State(s): State<Arc<Shared>>, Path(reference): Path<String>) -> ApiResult {
-    match s.with_engine(|e, now| {
+    match s.with_seqr(|e, now| {
         e.tick(now);
         e.invoice(&reference)
     }) {
@@ -596,7 +596,7 @@ async fn invoice_get(State(s): State<Arc<Shared>>, Path(reference): Path<String>
 }
 
 async fn ledger(State(s): State<Arc<Shared>>) -> ApiResult {
-    ok(s.with_engine(|e, now| {
+    ok(s.with_seqr(|e, now| {
         e.tick(now);
         e.ledger().to_vec()
     }))
@@ -617,7 +617,7 @@ fn sek() -> String {
 
 async fn reseller_add(State(s): State<Arc<Shared>>, Json(b): Json<ResellerBody>) -> ApiResult {
     let seed = ResellerSeed { id: b.id.clone(), user_id: b.user_id, password: b.password, currency: b.currency };
-    s.with_engine(|e, _| e.add_reseller(seed));
+    s.with_seqr(|e, _| e.add_reseller(seed));
     ok(json!({"reseller_id": b.id}))
 }
 
@@ -648,12 +648,12 @@ async fn terminal_add(State(s): State<Arc<Shared>>, Json(b): Json<TerminalBody>)
         single_invoice: b.single_invoice,
         refunds_allowed: b.refunds_allowed,
     };
-    s.with_engine(|e, _| e.add_terminal(seed));
+    s.with_seqr(|e, _| e.add_terminal(seed));
     ok(json!({"terminal_id": id}))
 }
 
 async fn terminals_list(State(s): State<Arc<Shared>>) -> ApiResult {
-    ok(s.with_engine(|e, _| e.terminal_ids()))
+    ok(s.with_seqr(|e, _| e.terminal_ids()))
 }
 
 #[derive(Deserialize)]
@@ -666,7 +666,7 @@ async fn terminal_refunds(
     Path(id): Path<String>,
     Json(b): Json<RefundsBody>,
 ) -> ApiResult {
-    if s.with_engine(|e, _| e.set_refunds_allowed(&id, b.allowed)) {
+    if s.with_seqr(|e, _| e.set_refunds_allowed(&id, b.allowed)) {
         ok(json!({"terminal_id": id, "refunds_allowed": b.allowed}))
     } else {
         Err(ApiError(StatusCode::NOT_FOUND, "unknown_terminal", format!("unknown terminal {id}")))
@@ -674,7 +674,7 @@ async fn terminal_refunds(
 }
 
 async fn receipts(State(s): State<Arc<Shared>>, Path(ers): Path<String>) -> ApiResult {
-    let docs = s.with_engine(|e, _| {
+    let docs = s.with_seqr(|e, _| {
         e.receipts(&ers).map(|d| {
             d.iter()
                 .map(|r| {

@@ -53,7 +53,7 @@ async fn send_invoice(sim: &SimHandle, payment_mode: &str) -> String {
 
 /// The shopper scans and pays with the default PIN.
 fn pay(sim: &SimHandle, reference: &str) {
-    sim.with_engine(|e, now| {
+    sim.with_seqr(|e, now| {
         e.start_payment(reference, "alice", now).expect("scan");
         e.confirm_payment(reference, "1234", now).expect("pay");
     });
@@ -92,10 +92,10 @@ async fn send_invoice_with_a_control_character_in_the_title_is_a_client_fault() 
         assert_eq!(fault.code, FaultCode::Client, "{title:?}");
         assert_eq!(fault.message, "character U+0001 is not allowed in XML 1.0", "{title:?}");
     }
-    assert!(sim.with_engine(|e, _| e.invoices(None)).is_empty(), "no invoice may have been created");
+    assert!(sim.with_seqr(|e, _| e.invoices(None)).is_empty(), "no invoice may have been created");
     // The same request with a clean title is accepted: the fault is the character's.
     send_invoice(&sim, "IMMEDIATE_DEBIT").await;
-    assert_eq!(sim.with_engine(|e, _| e.invoices(None)).len(), 1);
+    assert_eq!(sim.with_seqr(|e, _| e.invoices(None)).len(), 1);
     sim.shutdown().await;
 }
 
@@ -116,7 +116,7 @@ async fn submit_payment_receipt_with_unpadded_receipt_data_is_accepted() {
     let answer = parse_response(Operation::SubmitPaymentReceipt, body.as_bytes());
     assert_eq!(answer, Ok(Response::SubmitPaymentReceipt(ErsResponse::success())), "{body}");
     // Stored as JAXB decodes it: the incomplete last group `Cjx` is dropped.
-    let stored = sim.with_engine(|e, _| e.receipts(&ers).map(<[_]>::to_vec)).expect("receipts of the payment");
+    let stored = sim.with_seqr(|e, _| e.receipts(&ers).map(<[_]>::to_vec)).expect("receipts of the payment");
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].receipt_data.as_deref(), Some(&b"\n<?xml version=\"1.0\" encoding=\"UTF-8\"?>"[..]));
     sim.shutdown().await;

@@ -1,12 +1,12 @@
-//! Time-based transitions (`Engine::tick`, run before each SOAP request and phone action): the reversal of PAID
+//! Time-based transitions (`SeqrState::tick`, run before each SOAP request and phone action): the reversal of PAID
 //! invoices the register did not fetch within the reversal window, and the lapse of reservations past their deadline.
 
 use chrono::{DateTime, Utc};
 use seqr_wire::InvoiceStatus;
 
-use super::Engine;
+use super::SeqrState;
 
-impl Engine {
+impl SeqrState {
     /// Processes time-based transitions: reversal of undelivered PAID invoices, lapse of reservations.
     pub fn tick(&mut self, now: DateTime<Utc>) {
         let window = self.cfg.reversal_window;

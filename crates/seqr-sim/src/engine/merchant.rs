@@ -9,14 +9,14 @@ use seqr_wire::{
     SendInvoiceResponse, SubmitPaymentReceiptRequest, UpdateInvoiceRequest, XsDateTime,
 };
 
-use super::{Engine, InvoiceRec, Notification, PaymentRec};
+use super::{InvoiceRec, Notification, PaymentRec, SeqrState};
 
 const QR_PREFIX: &str = "HTTP://SEQR.SE/R";
 
 /// The largest amount accepted (REJECTED_AMOUNT above it); keeps every sum far from `Decimal`'s range.
 const MAX_AMOUNT: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
 
-impl Engine {
+impl SeqrState {
     // ----- validation helpers -----
 
     fn check_invoice(&self, inv: Option<&Invoice>, currency: &str) -> Result<Decimal, ResultCode> {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use seqr_wire::{AcknowledgmentMode, CustomerToken, InvoiceStatus, PaymentMode, TokenStatus};
 use serde::Serialize;
 
-use super::{Engine, InvoiceRec, Notification, Shopper, TokenView};
+use super::{InvoiceRec, Notification, SeqrState, Shopper, TokenView};
 
 /// Why a phone (control API) action was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,7 +88,7 @@ pub struct PayOutcome {
 /// The longest reservation accepted from `commitReservationTimeout` (ten years, in seconds).
 const MAX_RESERVATION_SECS: i64 = 10 * 366 * 24 * 3600;
 
-impl Engine {
+impl SeqrState {
     /// Creates or updates a shopper with this PIN.
     pub fn set_shopper(&mut self, shopper_id: &str, pin: &str) {
         let s = self.shopper_mut(shopper_id);

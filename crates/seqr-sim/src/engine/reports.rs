@@ -8,7 +8,7 @@ use seqr_wire::{
     MarkTransactionPeriodResponse, Report, ResultCode,
 };
 
-use super::{Engine, LedgerEntry};
+use super::{LedgerEntry, SeqrState};
 
 #[derive(Debug, Clone)]
 pub(super) struct Period {
@@ -71,7 +71,7 @@ impl ReportKind {
     }
 }
 
-impl Engine {
+impl SeqrState {
     pub(super) fn mark_transaction_period(
         &mut self,
         r: MarkTransactionPeriodRequest,

@@ -8,9 +8,9 @@ use seqr_wire::{
     ResultCode, UnregisterTerminalRequest,
 };
 
-use super::{Engine, Reseller, ResellerSeed, Terminal, TerminalSeed};
+use super::{Reseller, ResellerSeed, SeqrState, Terminal, TerminalSeed};
 
-impl Engine {
+impl SeqrState {
     /// Adds (or replaces) a terminal, e.g. from the control API. Its currency is its reseller's.
     pub fn add_terminal(&mut self, seed: TerminalSeed) {
         let currency = self

@@ -2,7 +2,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
 use seqr_wire::*;
 
-use crate::engine::{Engine, EngineConfig, PhoneError, ResellerSeed, TerminalSeed, TokenView};
+use crate::engine::{PhoneError, ResellerSeed, SeqrConfig, SeqrState, TerminalSeed, TokenView};
 
 const T1: &str = "aaaabbbbccccddddeeeeffff00001111";
 
@@ -10,9 +10,9 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 2, 10, 0, 0).unwrap()
 }
 
-fn engine() -> Engine {
-    Engine::new(
-        EngineConfig::seqr_defaults(),
+fn engine() -> SeqrState {
+    SeqrState::new(
+        SeqrConfig::seqr_defaults(),
         vec![ResellerSeed {
             id: "hm1".into(),
             user_id: "9900".into(),
@@ -69,7 +69,7 @@ fn invoice(v: i64, ack: AcknowledgmentMode) -> Invoice {
     }
 }
 
-fn send(e: &mut Engine, inv: Invoice, tokens: Vec<CustomerToken>) -> String {
+fn send(e: &mut SeqrState, inv: Invoice, tokens: Vec<CustomerToken>) -> String {
     let r = e.handle(
         Request::SendInvoice(SendInvoiceRequest { context: ctx(T1, "secret1"), invoice: Some(inv), tokens }),
         t0(),
@@ -83,7 +83,7 @@ fn send(e: &mut Engine, inv: Invoice, tokens: Vec<CustomerToken>) -> String {
     r.invoice_reference.unwrap()
 }
 
-fn status_at(e: &mut Engine, reference: &str, now: DateTime<Utc>) -> PaymentStatusResponse {
+fn status_at(e: &mut SeqrState, reference: &str, now: DateTime<Utc>) -> PaymentStatusResponse {
     let r = e.handle(
         Request::GetPaymentStatus(GetPaymentStatusRequest {
             context: ctx(T1, "secret1"),
@@ -239,7 +239,7 @@ fn optional_ack_without_tokens_does_not_block_and_card_can_be_remembered() {
 fn update_and_cancel_error_codes() {
     let mut e = engine();
     let r = send(&mut e, invoice(100, AcknowledgmentMode::NoAcknowledgment), vec![]);
-    let upd = |e: &mut Engine, inv: Invoice| {
+    let upd = |e: &mut SeqrState, inv: Invoice| {
         code(e.handle(
             Request::UpdateInvoice(UpdateInvoiceRequest {
                 context: ctx(T1, "secret1"),
@@ -258,7 +258,7 @@ fn update_and_cancel_error_codes() {
     assert_eq!(upd(&mut e, bad_url), ResultCode::InvalidNotificationUrl);
     e.start_payment(&r, "alice", t0()).unwrap();
     assert_eq!(upd(&mut e, invoice(1, AcknowledgmentMode::NoAcknowledgment)), ResultCode::PaymentInProgress);
-    let cancel = |e: &mut Engine, reference: &str| {
+    let cancel = |e: &mut SeqrState, reference: &str| {
         code(e.handle(
             Request::CancelInvoice(CancelInvoiceRequest {
                 context: ctx(T1, "secret1"),
@@ -287,7 +287,7 @@ fn authentication_codes() {
         single_invoice: true,
         refunds_allowed: true,
     });
-    let gps = |e: &mut Engine, c| {
+    let gps = |e: &mut SeqrState, c| {
         code(e.handle(
             Request::GetPaymentStatus(GetPaymentStatusRequest {
                 context: c,
@@ -323,7 +323,7 @@ fn registered_terminal_holds_one_open_invoice() {
         t0(),
     );
     assert_eq!(code(wrong), ResultCode::AuthenticationFailed);
-    let send_on = |e: &mut Engine| {
+    let send_on = |e: &mut SeqrState| {
         let r = e.handle(
             Request::SendInvoice(SendInvoiceRequest {
                 context: ctx(&tid, "pw1234"),
@@ -348,7 +348,7 @@ fn reservation_commit_and_lapse() {
     inv.payment_mode = Some(PaymentMode::ReservationRequiredPreliminaryAmount);
     inv.commit_reservation_timeout = Some(60);
     let r = send(&mut e, inv.clone(), vec![]);
-    let commit = |e: &mut Engine, reference: &str, v: i64, now| {
+    let commit = |e: &mut SeqrState, reference: &str, v: i64, now| {
         code(e.handle(
             Request::CommitReservation(CommitReservationRequest {
                 context: ctx(T1, "secret1"),
@@ -381,7 +381,7 @@ fn refunds_are_checked() {
     e.start_payment(&r, "alice", t0()).unwrap();
     let ers = e.confirm_payment(&r, "1234", t0()).unwrap().ers_reference.unwrap();
     status_at(&mut e, &r, t0());
-    let refund = |e: &mut Engine, ers: &str, amount: Option<Amount>| {
+    let refund = |e: &mut SeqrState, ers: &str, amount: Option<Amount>| {
         let inv = Invoice { total_amount: amount, ..Default::default() };
         e.handle(
             Request::RefundPayment(RefundPaymentRequest {
@@ -428,7 +428,7 @@ fn reports_wait_then_sum_the_period() {
     );
     let Response::MarkTransactionPeriod(m) = mark else { panic!() };
     let pid = m.transaction_period_id.unwrap();
-    let report = |e: &mut Engine, id: &str, now| {
+    let report = |e: &mut SeqrState, id: &str, now| {
         let r = e.handle(
             Request::ExecuteReport(ExecuteReportRequest {
                 context: reseller_ctx("2009"),

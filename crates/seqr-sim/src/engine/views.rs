@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use seqr_wire::{AcknowledgmentMode, CustomerToken, Invoice, PaymentMode, ReceiptDocument};
 use serde::Serialize;
 
-use super::{Engine, InvoiceRec};
+use super::{InvoiceRec, SeqrState};
 
 /// A JSON view of a customer token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -33,7 +33,7 @@ impl TokenView {
 
 /// A JSON view of an invoice for the control API.
 #[derive(Debug, Clone, Serialize)]
-pub struct InvoiceView {
+pub struct SimInvoice {
     /// Reference.
     pub invoice_reference: String,
     /// Owning terminal.
@@ -82,17 +82,17 @@ pub struct InvoiceView {
     pub rows: usize,
 }
 
-impl Engine {
+impl SeqrState {
     /// The receipts submitted for an ERS reference.
     pub fn receipts(&self, ers_reference: &str) -> Option<&[ReceiptDocument]> {
         self.payments.get(ers_reference).map(|p| p.receipts.as_slice())
     }
 
     /// A view of one invoice (by reference or QR code).
-    pub fn invoice(&self, code: &str) -> Option<InvoiceView> {
+    pub fn invoice(&self, code: &str) -> Option<SimInvoice> {
         let reference = self.resolve_code(code).ok()?;
         let inv = self.invoices.get(&reference)?;
-        Some(InvoiceView {
+        Some(SimInvoice {
             invoice_reference: inv.reference.clone(),
             terminal_id: inv.terminal_id.clone(),
             status: inv.status.to_string(),
@@ -120,7 +120,7 @@ impl Engine {
     }
 
     /// Every invoice of a terminal (or all), oldest first.
-    pub fn invoices(&self, terminal_id: Option<&str>) -> Vec<InvoiceView> {
+    pub fn invoices(&self, terminal_id: Option<&str>) -> Vec<SimInvoice> {
         let mut v: Vec<&InvoiceRec> =
             self.invoices.values().filter(|i| terminal_id.is_none_or(|t| t == i.terminal_id)).collect();
         v.sort_by_key(|i| i.seq);
