@@ -135,7 +135,7 @@ async fn the_pools_run_builds_never_open_more_than_the_budget(_: PgPoolOptions, 
     let mut listeners = Vec::new();
     for part in Part::ALL {
         let pool = app::connect_part(&config, part).await.unwrap();
-        // What `Engine::watch_terminals`, `Poller::run`, `Subscription::run` and `Relay::lead` do: a listener from
+        // What `Engine::watch_access`, `Poller::run`, `Subscription::run` and `Relay::lead` do: a listener from
         // the part's pool.
         let mut listener = PgListener::connect_with(&pool).await.unwrap();
         listener.listen("seqrd_budget_test").await.unwrap();

@@ -449,3 +449,45 @@ async fn readiness_reports_the_database_and_each_subscriptions_lag(pool: PgPool)
     assert_eq!(lag(&report), after - before, "the new invoice's events are behind: {report}");
     stack.shutdown().await;
 }
+
+/// A revoked API key is refused by every process as soon as the revocation commits, although live keys are cached:
+/// revoked here through the engine, at once; revoked by another process (its statement announces it), as soon as
+/// the announcement arrives (well within a second; the cache would otherwise keep the key for a minute).
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn a_revoked_api_key_is_refused_at_once_by_every_process(pool: PgPool) {
+    let stack = start(config(), pool.clone()).await;
+    let missing = format!("/v1/invoices/{}", Uuid::now_v7());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !stack.engine.caches_api_keys() {
+        assert!(tokio::time::Instant::now() < deadline, "the API key listener never came up");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for revoked_elsewhere in [false, true] {
+        let key = stack.engine.create_api_key_with_id("t1", None).await.unwrap();
+        // Looked up once, then served from the cache.
+        let (status, body) = stack.call_as(&key.secret, Method::GET, &missing, None, None).await.unwrap();
+        assert_eq!(status, 404, "{body}");
+        if revoked_elsewhere {
+            // As `seqrd api-key-revoke` in another process does it.
+            assert!(store_pg::access::revoke_api_key(&pool, "t1", key.key_id).await.unwrap());
+            let refused_by = tokio::time::Instant::now() + Duration::from_secs(2);
+            loop {
+                let (status, body) = stack.call_as(&key.secret, Method::GET, &missing, None, None).await.unwrap();
+                if status == 401 {
+                    break;
+                }
+                assert_eq!(status, 404, "{body}");
+                assert!(tokio::time::Instant::now() < refused_by, "a key revoked elsewhere is still accepted");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        } else {
+            stack.engine.revoke_api_key("t1", key.key_id).await.unwrap();
+            let (status, body) = stack.call_as(&key.secret, Method::GET, &missing, None, None).await.unwrap();
+            assert_eq!(status, 401, "refused at once after a revocation here: {body}");
+        }
+        assert_eq!(stack.engine.revoke_api_key("t1", key.key_id).await.unwrap_err().code(), "not_found");
+        let listed = stack.engine.api_keys("t1").await.unwrap();
+        assert!(listed.iter().any(|k| k.key_id == key.key_id && k.revoked_at.is_some()), "{listed:?}");
+    }
+    stack.shutdown().await;
+}

@@ -24,7 +24,7 @@ mod settings;
 pub mod shutdown;
 mod terminals;
 
-pub use access::Caller;
+pub use access::{ApiKeyInfo, Caller, NewApiKey};
 pub use commands::{Change, CommandContext, Engine, EngineParts, EventRecord, Fate, IssueInput, Outcome, Render};
 pub use error::{error_chain, EngineError, ErrorClass};
 pub use health::{Readiness, SubscriptionHealth};

@@ -2,7 +2,7 @@
 //!
 //! Every SEQR call needs its register's credentials, so they are cached per process. A change of a register
 //! (`seqrd terminal-add`, a registration) is announced on [`store_pg::access::TERMINALS_CHANNEL`] by the statement
-//! that makes it; every process's listener ([`Engine::watch_terminals`]) drops its cached copy, and the process
+//! that makes it; every process's listener ([`Engine::watch_access`]) drops its cached copy, and the process
 //! that made the change drops it at once. A cached entry is also dropped when SEQR refuses its credentials.
 
 use std::{
@@ -68,7 +68,7 @@ impl TerminalCache {
         entries.remove(&(tenant.to_owned(), terminal.to_owned()));
     }
 
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.entries.write().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
@@ -145,23 +145,6 @@ impl Engine {
         };
         self.add_terminal(spec, &terminal_id, &password).await?;
         Ok(terminal_id)
-    }
-
-    /// Drops cached registers whenever any process announces a change, until the listener fails (then the whole
-    /// cache is dropped and the error returned; the caller listens again).
-    pub async fn watch_terminals(&self) -> Result<(), EngineError> {
-        let mut listener = store_pg::Listener::connect(self.pool(), &[store_pg::access::TERMINALS_CHANNEL]).await?;
-        // Whatever changed before the listener was up is not in the cache any more.
-        self.terminals().clear();
-        loop {
-            match listener.recv().await {
-                Ok((_, payload)) => self.terminal_changed(&payload),
-                Err(e) => {
-                    self.terminals().clear();
-                    return Err(e.into());
-                }
-            }
-        }
     }
 }
 

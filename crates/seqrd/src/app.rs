@@ -58,7 +58,7 @@ pub fn build_engine(config: &Config, pool: PgPool) -> anyhow::Result<Engine> {
 }
 
 /// Serves the HTTP API of `engine` on a bound listener, within the limits of `config.http`, and keeps the
-/// engine's register cache in step with changes made by other processes. The task ends after `shutdown`, once
+/// engine's register and API key caches in step with changes made by other processes. The task ends after `shutdown`, once
 /// every connection has closed and every handler has finished.
 pub fn serve_on(
     engine: Engine,
@@ -70,8 +70,12 @@ pub fn serve_on(
         let engine = engine.clone();
         tokio::spawn(async move {
             loop {
-                if let Err(e) = engine.watch_terminals().await {
-                    tracing::warn!(error = %engine::error_chain(&e), "listening for register changes failed; retrying");
+                if let Err(e) = engine.watch_access().await {
+                    tracing::warn!(
+                        error = %engine::error_chain(&e),
+                        "listening for register changes and API key revocations failed (API keys are looked up on \
+                         every request meanwhile); retrying"
+                    );
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }

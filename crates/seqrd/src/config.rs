@@ -87,7 +87,7 @@ impl DbPools {
 }
 
 /// Connections a part holds for `LISTEN` (a listener takes one from the part's pool and keeps it): the API
-/// (`seqrd_terminals`, dropping cached register credentials, `Engine::watch_terminals`), the workers
+/// (`seqrd_terminals` and `seqrd_api_keys`, dropping cached register credentials and revoked keys, `Engine::watch_access`), the workers
 /// (`seqrd_poll` and `seqrd_terminals`, `Poller::run`), the projectors and the active relay (`seqrd_events`,
 /// `Subscription::run`, `Relay::lead`).
 pub fn db_listen_connections(part: Part) -> u32 {

@@ -45,6 +45,18 @@ enum Cmd {
         #[arg(long)]
         store: Vec<String>,
     },
+    /// Revoke an API key of a tenant: every process refuses it from the moment this returns.
+    ApiKeyRevoke {
+        #[arg(long)]
+        tenant: String,
+        /// The key's id (printed by api-key-create, listed by api-key-list).
+        key_id: uuid::Uuid,
+    },
+    /// List a tenant's API keys (ids, stores, created and revoked times; never a secret).
+    ApiKeyList {
+        #[arg(long)]
+        tenant: String,
+    },
     /// Store the SEQR credentials of a register. The password is read from the environment variable named by
     /// --password-env, so it never appears in shell history or process lists.
     TerminalAdd {
@@ -119,8 +131,31 @@ async fn try_main() -> anyhow::Result<ExitCode> {
         Cmd::ApiKeyCreate { tenant, store } => {
             let engine = admin_engine(&cli).await?;
             let stores = (!store.is_empty()).then_some(store.as_slice());
-            let key = engine.create_api_key(tenant, stores).await.context("is the tenant created?")?;
-            println!("{key}");
+            let key = engine.create_api_key_with_id(tenant, stores).await.context("is the tenant created?")?;
+            // The secret alone on stdout (for scripts); its id, to list or revoke it, on stderr.
+            eprintln!("key id: {} (seqrd api-key-revoke --tenant {tenant} {})", key.key_id, key.key_id);
+            println!("{}", key.secret);
+        }
+        Cmd::ApiKeyRevoke { tenant, key_id } => {
+            let engine = admin_engine(&cli).await?;
+            match engine.revoke_api_key(tenant, *key_id).await {
+                Ok(()) => eprintln!("revoked {key_id}"),
+                Err(engine::EngineError::NotFound) => {
+                    anyhow::bail!(
+                        "tenant {tenant} has no live API key {key_id} (see seqrd api-key-list --tenant {tenant})"
+                    )
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Cmd::ApiKeyList { tenant } => {
+            let engine = admin_engine(&cli).await?;
+            println!("key_id\tstores\tcreated_at\trevoked_at");
+            for key in engine.api_keys(tenant).await? {
+                let stores = key.stores.map_or_else(|| "*".to_owned(), |s| s.join(","));
+                let revoked = key.revoked_at.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339());
+                println!("{}\t{stores}\t{}\t{revoked}", key.key_id, key.created_at.to_rfc3339());
+            }
         }
         Cmd::TerminalAdd { tenant, merchant, store, terminal, seqr_terminal_id, password_env } => {
             let engine = admin_engine(&cli).await?;

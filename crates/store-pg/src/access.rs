@@ -10,6 +10,9 @@ use crate::StoreError;
 /// drops what it cached.
 pub const TERMINALS_CHANNEL: &str = "seqrd_terminals";
 
+/// The channel a revoked API key is announced on (payload: its key id), so every process drops what it cached.
+pub const API_KEYS_CHANNEL: &str = "seqrd_api_keys";
+
 /// An API key that is not revoked.
 #[derive(Debug, Clone)]
 pub struct ApiKeyRow {
@@ -29,20 +32,62 @@ pub async fn api_key(pool: &PgPool, key_hash: &[u8]) -> Result<Option<ApiKeyRow>
     Ok(row.map(|(key_id, tenant_id, stores)| ApiKeyRow { key_id, tenant_id, stores }))
 }
 
-/// Stores a new API key (its hash) for a tenant, optionally limited to stores.
+/// Stores a new API key (its hash) for a tenant, optionally limited to stores; returns its key id.
 pub async fn insert_api_key(
     pool: &PgPool,
     key_hash: &[u8],
     tenant_id: &str,
     stores: Option<&[String]>,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO api_keys (key_hash, tenant_id, stores) VALUES ($1, $2, $3)")
+) -> Result<Uuid, StoreError> {
+    Ok(sqlx::query_scalar("INSERT INTO api_keys (key_hash, tenant_id, stores) VALUES ($1, $2, $3) RETURNING key_id")
         .bind(key_hash)
         .bind(tenant_id)
         .bind(stores)
-        .execute(pool)
-        .await?;
-    Ok(())
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Revokes a live API key of a tenant and announces it on [`API_KEYS_CHANNEL`] in the same statement (delivered
+/// when it commits). Returns whether a live key was revoked.
+pub async fn revoke_api_key(pool: &PgPool, tenant_id: &str, key_id: Uuid) -> Result<bool, StoreError> {
+    let revoked = sqlx::query(
+        "WITH r AS (
+             UPDATE api_keys SET revoked_at = now()
+             WHERE tenant_id = $1 AND key_id = $2 AND revoked_at IS NULL RETURNING key_id
+         )
+         SELECT pg_notify($3, key_id::text) FROM r",
+    )
+    .bind(tenant_id)
+    .bind(key_id)
+    .bind(API_KEYS_CHANNEL)
+    .fetch_all(pool)
+    .await?;
+    Ok(!revoked.is_empty())
+}
+
+/// An API key of a tenant as an operator lists it (never its secret or hash).
+#[derive(Debug, Clone)]
+pub struct ApiKeyInfo {
+    pub key_id: Uuid,
+    /// `None`: every store of the tenant.
+    pub stores: Option<Vec<String>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The API keys of a tenant, oldest first.
+pub async fn api_keys_of(pool: &PgPool, tenant_id: &str) -> Result<Vec<ApiKeyInfo>, StoreError> {
+    type Row = (Uuid, Option<Vec<String>>, chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT key_id, stores, created_at, revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, key_id",
+    )
+    .bind(tenant_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key_id, stores, created_at, revoked_at)| ApiKeyInfo { key_id, stores, created_at, revoked_at })
+        .collect())
 }
 
 /// Creates a tenant if it does not exist.
