@@ -14,12 +14,16 @@
 mod error;
 mod parse;
 mod render;
+mod report;
 mod types;
 mod xml;
 
 pub use crate::error::WireError;
 pub use crate::parse::{parse_fault, parse_request, parse_request_with, parse_response, parse_response_with};
 pub use crate::render::{render_fault, render_request, render_request_with, render_response, render_response_with};
+pub use crate::report::{
+    parse_report, report_text, DetailRow, ReconReport, ReportMeta, ReportRows, ReportShape, SummaryRow,
+};
 pub use crate::types::{
     AcknowledgmentMode, Amount, AssignSeqrIdRequest, CancelInvoiceRequest, ClientContext, CommitReservationRequest,
     CustomerToken, ErsResponse, ExecuteReportRequest, ExecuteReportResponse, FaultCode, GetPaymentStatusRequest,

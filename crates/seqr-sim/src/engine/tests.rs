@@ -451,7 +451,16 @@ fn reports_wait_then_sum_the_period() {
     assert!(s.contains("<SalesCount>1</SalesCount>\n<SalesTotal>100.00000</SalesTotal>"), "{s}");
     assert_eq!(rep.content.unwrap(), s.as_bytes());
     let det = report(&mut e, "Reconciliation/STD_RECON_003.xml", t0() + Duration::seconds(4)).report.unwrap();
-    assert!(det.content_string.unwrap().contains("<CashierId>bob</CashierId>"));
+    // What the simulator renders, seqr-wire's report parser reads back: the ledger's entries, exactly.
+    let text = seqr_wire::report_text(&det).unwrap();
+    assert!(text.contains("<CashierId>bob</CashierId>"), "{text}");
+    let parsed = seqr_wire::parse_report(&text, &seqr_wire::Limits::DEFAULT).unwrap();
+    assert_eq!(parsed.meta.transaction_period_id.as_deref(), Some(pid.as_str()));
+    let seqr_wire::ReportRows::Details(rows) = parsed.rows else { panic!("a details report: {text}") };
+    let ledger: Vec<_> = e.ledger().iter().map(|l| (l.ers_reference.clone(), l.amount)).collect();
+    let reported: Vec<_> = rows.iter().map(|r| (r.ers_reference.clone(), r.amount)).collect();
+    assert_eq!(reported, ledger);
+    assert_eq!(rows[0].cashier_id.as_deref(), Some("bob"));
 }
 
 #[test]
