@@ -152,6 +152,9 @@ impl<'de> Visitor<'de> for StrictValue {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

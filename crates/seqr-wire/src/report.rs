@@ -121,11 +121,21 @@ pub fn report_text(report: &Report) -> Result<String, WireError> {
 
 /// Parses a report's XML text (see the module docs) within `limits`.
 pub fn parse_report(text: &str, limits: &Limits) -> Result<ReconReport, WireError> {
-    let root = parse_document(text.as_bytes(), limits)?;
-    // The examples wrap the document in CDATA inside `contentString`: the reader sees a text-only root then.
+    let mut root = parse_document(text.as_bytes(), limits)?;
+    // The examples wrap the document in CDATA inside `contentString`: the reader sees a text-only root then. It is
+    // unwrapped once, never again: each unwrapping reads the whole text anew, so a document wrapped in itself (with
+    // one more level of escaping each time) would cost time and memory quadratic in its size.
     if root.children.is_empty() && root.text.trim_start().starts_with('<') {
-        return parse_report(root.text.trim(), limits);
+        let inner = std::mem::take(&mut root.text);
+        drop(root);
+        let root = parse_document(inner.trim().as_bytes(), limits)?;
+        return report_of(&root);
     }
+    report_of(&root)
+}
+
+/// The report whose root element is `root`.
+fn report_of(root: &Node) -> Result<ReconReport, WireError> {
     let shape = ReportShape::of_root(&root.name).ok_or_else(|| WireError::UnexpectedElement {
         expected: "a report root (TransactionDetails, ...TransactionSummary)".to_owned(),
         found: root.qualified(),

@@ -1,9 +1,11 @@
-//! Crate tests: golden files, round-trip properties and robustness.
+//! Crate tests: golden files, round-trip properties, robustness, fuzzing on stable and the corpus.
 //!
 //! Golden files live in `crates/seqr-wire/test_data/`. `protocol/` holds the PROTOCOL.md §12 envelopes verbatim,
 //! `lenient/` hand-written oddities that must parse, `render/` the exact output of the renderer. Run with
 //! `UPDATE_EXPECT=1` to rewrite the `render/` files after an intended change (then review the diff).
 
+mod corpus;
+mod fuzz;
 mod golden;
 mod robust;
 mod roundtrip;
