@@ -3,5 +3,6 @@
 //! `seqrd` binary leaves it out, and `seqrd demo` runs this crate's `seqrd-demo` binary.
 
 pub mod demo;
+pub mod faults;
 pub mod pgcount;
 pub mod stack;
