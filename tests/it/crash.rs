@@ -36,10 +36,11 @@ async fn database_url(pool: &PgPool, config: &Config) -> String {
 }
 
 /// `seqrd serve --only <part>` against this test's database and seqr-sim, with `env` added; killed when dropped.
-fn seqrd_part(part: &str, database_url: &str, seqr_url: &str, env: &[(&str, String)]) -> Child {
+pub(crate) fn seqrd_part(part: &str, database_url: &str, seqr_url: &str, env: &[(&str, String)]) -> Child {
     Command::new(seqrd_binary())
         .args(["serve", "--only", part])
         .env("DATABASE_URL", database_url)
+        .env("SEQRD_ADMIN_ADDR", "127.0.0.1:0")
         .env("SEQR_URL", seqr_url)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("RUST_LOG", "warn")
@@ -58,7 +59,7 @@ fn worker(database_url: &str, seqr_url: &str, instance: &str) -> Child {
 }
 
 /// A stack on this test's database, and that database's URL for the child processes.
-async fn start(pool: &PgPool) -> (Stack, String) {
+pub(crate) async fn start(pool: &PgPool) -> (Stack, String) {
     let config = config();
     let db = database_url(pool, &config).await;
     let stack = Stack::start(
@@ -74,7 +75,7 @@ async fn start(pool: &PgPool) -> (Stack, String) {
 }
 
 /// Waits (checking every 20 ms, at most `within`) until `condition` holds; the condition is another process's work.
-async fn until<F, Fut>(within: Duration, what: &str, mut condition: F)
+pub(crate) async fn until<F, Fut>(within: Duration, what: &str, mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

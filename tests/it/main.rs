@@ -11,6 +11,7 @@ mod crash;
 mod event_schemas;
 mod http_limits;
 mod layout;
+mod metrics;
 mod relay;
 mod round_trips;
 #[path = "support/sample_events.rs"]

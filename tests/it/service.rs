@@ -531,6 +531,8 @@ async fn bad_configuration_and_unreachable_services_fail_start_up_with_a_message
     let db = "postgres://seqrd@127.0.0.1:5432/seqrd";
     assert!(message(&[]).contains("DATABASE_URL"));
     assert!(message(&[("DATABASE_URL", db), ("SEQRD_HTTP_ADDR", "nowhere")]).contains("SEQRD_HTTP_ADDR"));
+    assert!(message(&[("DATABASE_URL", db), ("SEQRD_ADMIN_ADDR", "nowhere")]).contains("SEQRD_ADMIN_ADDR"));
+    assert!(message(&[("DATABASE_URL", db), ("SEQRD_ADMIN_ADDR", "off")]).is_empty());
     // Leases sized against SEQR's reversal window: a 30 s lease could let a crashed worker's sale be reversed.
     let lease = message(&[("DATABASE_URL", db), ("SEQRD_LEASE_MS", "30000")]);
     assert!(lease.contains("SEQRD_LEASE_MS") && lease.contains("SEQRD_SEQR_REVERSAL_WINDOW_MS"), "{lease}");

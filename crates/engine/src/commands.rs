@@ -204,7 +204,10 @@ impl Engine {
         register: Option<(&str, &str)>,
     ) -> Result<seqr_wire::Response, seqr_client::CallError> {
         self.rate().acquire().await;
+        let operation = request.operation().name();
+        let started = std::time::Instant::now();
         let result = self.shared.seqr.call(request).await;
+        crate::metrics::seqr_call(operation, &result, started.elapsed());
         self.shared.breaker.observe(&result);
         if let Some((tenant, terminal)) = register.filter(|_| seqr::credentials_refused(&result)) {
             self.terminals().forget(tenant, terminal);

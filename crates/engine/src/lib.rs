@@ -14,6 +14,7 @@ mod error;
 mod health;
 mod idempotency;
 mod invoices;
+pub mod metrics;
 mod outbound;
 mod poller;
 mod rate;

@@ -95,6 +95,7 @@ impl Poller {
             }
         }
         jobs::release_all(self.engine.pool(), &self.owner, &releases).await?;
+        crate::metrics::poll_round(&round);
         Ok(round)
     }
 

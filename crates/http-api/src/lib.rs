@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod health;
 mod invoices;
+pub mod metrics;
 mod openapi;
 mod server;
 
@@ -83,6 +84,7 @@ fn router(engine: Engine) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(metrics::record))
         .with_state(AppState { engine, document })
 }
 

@@ -150,6 +150,8 @@ pub async fn check_connection_budget(pool: &PgPool, need: u32) -> anyhow::Result
 /// Runs the chosen parts until `shutdown`. Each part has a pool of its own, sized by its setting
 /// ([`Config::db_pool_size`]), so the process never holds more than [`Config::db_connections`] connections.
 pub async fn run(config: Config, parts: &[Part], shutdown: Shutdown) -> anyhow::Result<()> {
+    // Before anything records a metric.
+    let handle = crate::admin::metrics_handle();
     let chosen: Vec<Part> = Part::ALL.into_iter().filter(|part| parts.contains(part)).collect();
     let need = config.db_connections(&chosen);
     let of = |part: Part| config.db_connections(&[part]) * u32::from(chosen.contains(&part));
@@ -186,6 +188,11 @@ pub async fn run(config: Config, parts: &[Part], shutdown: Shutdown) -> anyhow::
         Some(pool) => Some(build_engine(&config, pool.clone())?),
         None => None,
     };
+    if let Some(addr) = config.admin_addr {
+        let state = crate::admin::AdminState { handle, pools: pools.clone(), engine: engine.clone() };
+        let addr = crate::admin::serve(addr, state).await?;
+        tracing::info!(%addr, "admin listener (/metrics, /health/live)");
+    }
     let mut tasks = tokio::task::JoinSet::new();
     if let (Some(pool), Some(engine)) = (pool_of(Part::Api), &engine) {
         let listener =

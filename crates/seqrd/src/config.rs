@@ -26,6 +26,9 @@ pub struct Config {
     pub amqp_url: String,
     /// Address the HTTP API listens on.
     pub http_addr: SocketAddr,
+    /// Address of the admin listener (`/metrics`, `/health/live`) every process serves whatever its parts;
+    /// `None` (SEQRD_ADMIN_ADDR=off): none.
+    pub admin_addr: Option<SocketAddr>,
     /// The base URL under which SEQR reaches this process (for notificationUrl).
     pub public_url: Url,
     /// SEQR's SOAP endpoint.
@@ -156,6 +159,7 @@ pub struct RawConfig {
     database_url: Option<String>,
     amqp_url: Option<String>,
     http_addr: Option<String>,
+    admin_addr: Option<String>,
     public_url: Option<String>,
     seqr_url: Option<String>,
     seqr_gen_b: Option<bool>,
@@ -217,6 +221,7 @@ impl RawConfig {
         overlay!(amqp_url, var("AMQP_URL"));
         overlay!(seqr_url, var("SEQR_URL"));
         overlay!(http_addr, prefixed("HTTP_ADDR"));
+        overlay!(admin_addr, prefixed("ADMIN_ADDR"));
         overlay!(public_url, prefixed("PUBLIC_URL"));
         overlay!(instance_id, prefixed("INSTANCE_ID"));
         overlay!(exchange, prefixed("EXCHANGE"));
@@ -265,6 +270,12 @@ impl RawConfig {
             .unwrap_or("127.0.0.1:8080")
             .parse()
             .map_err(|_| ConfigError::new("SEQRD_HTTP_ADDR", "must be host:port, e.g. 127.0.0.1:8080"))?;
+        let admin_addr = match self.admin_addr.as_deref().unwrap_or("127.0.0.1:9464") {
+            "off" => None,
+            addr => Some(addr.parse::<SocketAddr>().map_err(|_| {
+                ConfigError::new("SEQRD_ADMIN_ADDR", "must be host:port (e.g. 127.0.0.1:9464), or off")
+            })?),
+        };
         let public_url =
             parse_http_url("SEQRD_PUBLIC_URL", self.public_url.as_deref().unwrap_or(&format!("http://{http_addr}/")))?;
         let seqr_url = parse_http_url(
@@ -337,6 +348,7 @@ impl RawConfig {
             database_url,
             amqp_url,
             http_addr,
+            admin_addr,
             public_url,
             seqr_url,
             seqr_gen_b: self.seqr_gen_b.unwrap_or(true),

@@ -140,3 +140,34 @@ pub async fn renew(pool: &PgPool, owner: &str, lease: Duration) -> Result<u64, S
     .rows_affected();
     Ok(n)
 }
+
+/// The poll queue at a glance, for metrics and alerts.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QueueFigures {
+    /// Jobs (open invoices, or calls in flight).
+    pub jobs: i64,
+    /// Due now and not leased.
+    pub due: i64,
+    /// Due for longer than `overdue_after` and not leased (a PAID not fetched in time is reversed by SEQR).
+    pub overdue: i64,
+    /// Leased by a worker now.
+    pub leased: i64,
+    /// How long the longest-waiting due job has waited, in seconds (0 when none is due).
+    pub oldest_due_seconds: f64,
+}
+
+/// [`QueueFigures`] in one statement.
+pub async fn queue_figures(pool: &PgPool, overdue_after: Duration) -> Result<QueueFigures, StoreError> {
+    let (jobs, due, overdue, leased, oldest): (i64, i64, i64, i64, f64) = sqlx::query_as(
+        "WITH free AS (SELECT due_at FROM poll_jobs WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now()))
+         SELECT (SELECT count(*) FROM poll_jobs),
+                (SELECT count(*) FROM free),
+                (SELECT count(*) FROM free WHERE due_at <= now() - make_interval(secs => $1)),
+                (SELECT count(*) FROM poll_jobs WHERE lease_until >= now()),
+                coalesce((SELECT extract(epoch FROM now() - min(due_at))::float8 FROM free), 0)",
+    )
+    .bind(overdue_after.as_secs_f64())
+    .fetch_one(pool)
+    .await?;
+    Ok(QueueFigures { jobs, due, overdue, leased, oldest_due_seconds: oldest })
+}
