@@ -21,7 +21,7 @@ use crate::common::{config, held};
 const REGISTERS: &[(&str, &str, &str)] = &[("acme", "north", "till-1")];
 
 /// The `seqrd` binary next to this test binary (`cargo test --workspace` builds it).
-fn seqrd_binary() -> std::path::PathBuf {
+pub(crate) fn seqrd_binary() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let path = exe.parent().and_then(|deps| deps.parent()).unwrap().join("seqrd");
     assert!(path.exists(), "{} is missing: build it with `cargo build -p seqrd` (ops/test does)", path.display());

@@ -8,7 +8,9 @@ use devstack::demo::invoice;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::crash::{seqrd_part, start, until};
+use tokio::io::AsyncBufReadExt as _;
+
+use crate::crash::{seqrd_binary, seqrd_part, start, until};
 
 /// The value of the first sample of `name` whose labels include every one of `labels`.
 fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
@@ -80,5 +82,63 @@ async fn every_process_serves_metrics_on_its_admin_listener(pool: PgPool) {
     }
     assert!(sample(&text, "seqrd_db_pool_connections", &[r#"part="workers""#]).is_some(), "{text}");
     assert!(sample(&text, "seqrd_seqr_rate_budget_per_second", &[]).is_some(), "{text}");
+    stack.shutdown().await;
+}
+
+/// Every request gets a request id (the caller's, when it is usable, else a new one), returned in `X-Request-Id`;
+/// the process logs one access line per request, as JSON when its stderr is not a terminal: method, route
+/// template, status, latency, tenant, key id and request id, and never the key's secret.
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn each_request_has_a_request_id_and_one_access_log_line(pool: PgPool) {
+    let (stack, db) = start(&pool).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut api = tokio::process::Command::new(seqrd_binary())
+        .args(["serve", "--only", "api"])
+        .env("DATABASE_URL", &db)
+        .env("SEQR_URL", stack.config.seqr_url.as_str())
+        .env("SEQRD_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("SEQRD_ADMIN_ADDR", "off")
+        .env("RUST_LOG", "warn,seqrd::access=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("seqrd starts");
+    let mut log = tokio::io::BufReader::new(api.stderr.take().unwrap()).lines();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = stack.http.clone();
+    let health = || async { http.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status().is_success()) };
+    until(Duration::from_secs(30), "the API process answers", health).await;
+
+    let missing = format!("{base}/v1/invoices/{}", uuid::Uuid::now_v7());
+    let response =
+        stack.http.get(&missing).bearer_auth(&stack.key).header("X-Request-Id", "till-7/req-42").send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["x-request-id"], "till-7/req-42", "the caller's id is kept");
+    let unusable = "x".repeat(200);
+    let response = stack.http.get(&missing).bearer_auth(&stack.key).header("X-Request-Id", &unusable).send().await;
+    let generated = response.unwrap().headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(generated.parse::<uuid::Uuid>().is_ok(), "an unusable id is replaced by a new one: {generated}");
+
+    let line = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            if line.contains("till-7/req-42") {
+                return line;
+            }
+        }
+        panic!("the process ended without logging the request");
+    })
+    .await
+    .expect("the access line is logged");
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(entry["target"], "seqrd::access", "{line}");
+    let fields = &entry["fields"];
+    assert_eq!(fields["method"], "GET", "{line}");
+    assert_eq!(fields["route"], "/v1/invoices/{id}", "{line}");
+    assert_eq!(fields["status"], 404, "{line}");
+    assert_eq!(fields["tenant"], "t1", "{line}");
+    assert!(fields["latency_ms"].as_f64().is_some(), "{line}");
+    assert!(!line.contains(&stack.key), "the key's secret is never logged: {line}");
+    api.kill().await.unwrap();
     stack.shutdown().await;
 }

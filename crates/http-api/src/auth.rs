@@ -20,7 +20,12 @@ impl FromRequestParts<AppState> for Auth {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
-        state.engine.authenticate(key).await?.map(Auth).ok_or_else(ApiError::unauthorized)
+        let caller = state.engine.authenticate(key).await?.ok_or_else(ApiError::unauthorized)?;
+        // For the access log (the `observe` layer), which sees the request before and after the handler.
+        if let Some(seen) = parts.extensions.get::<crate::observe::Seen>() {
+            seen.caller(&caller.tenant_id, caller.key_id);
+        }
+        Ok(Auth(caller))
     }
 }
 

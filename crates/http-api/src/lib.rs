@@ -9,7 +9,7 @@ mod error;
 mod extract;
 mod health;
 mod invoices;
-pub mod metrics;
+pub mod observe;
 mod openapi;
 mod server;
 
@@ -84,7 +84,7 @@ fn router(engine: Engine) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(metrics::record))
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(AppState { engine, document })
 }
 

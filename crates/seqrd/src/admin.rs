@@ -1,6 +1,6 @@
 //! The admin listener every process serves, whatever parts it runs (`SEQRD_ADMIN_ADDR`, default
 //! 127.0.0.1:9464): `GET /metrics` in the Prometheus text format, `GET /health/live`. The engine and the HTTP API
-//! record their counters and histograms through the `metrics` facade (`engine::metrics`, `http_api::metrics`);
+//! record their counters and histograms through the `metrics` facade (`engine::metrics`, `http_api::observe`);
 //! the figures that live in Postgres (the poll queue, the subscriptions' lag, the live instances) and the pools'
 //! occupancy are read at each scrape. docs/operations.md lists every metric, with example alerts.
 
