@@ -142,3 +142,52 @@ async fn each_request_has_a_request_id_and_one_access_log_line(pool: PgPool) {
     api.kill().await.unwrap();
     stack.shutdown().await;
 }
+
+/// The `seqrd_*` metric names in `text` (a histogram's `_bucket`, `_count` and `_sum` series as its own name).
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for (i, _) in text.match_indices("seqrd_") {
+        let name: String =
+            text[i..].chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect();
+        let name =
+            ["_bucket", "_count", "_sum"].iter().fold(name, |n, s| n.strip_suffix(s).map_or(n.clone(), str::to_owned));
+        names.insert(name);
+    }
+    names
+}
+
+/// The dashboard and the example alerts use only metrics that docs/operations.md documents, and each documented
+/// metric is one seqrd records or reads (named in its code).
+#[test]
+fn the_dashboard_and_the_alerts_use_documented_metrics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let docs = std::fs::read_to_string(root.join("docs/operations.md")).unwrap();
+    let (tables, alerts) = docs.split_once("## Example alerts").unwrap();
+    let documented: std::collections::BTreeSet<String> = tables
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|n| n.starts_with("seqrd_"))
+        .map(str::to_owned)
+        .collect();
+    assert!(documented.len() >= 15, "{documented:?}");
+    let dashboard = std::fs::read_to_string(root.join("ops/grafana-dashboard.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter().map(|t| t["expr"].as_str().unwrap().to_owned()))
+        .collect();
+    for used in metric_names(&exprs.join("\n")).into_iter().chain(metric_names(alerts)) {
+        assert!(documented.contains(&used), "{used} is used but not documented");
+    }
+    let mut code = String::new();
+    for file in ["crates/engine/src/metrics.rs", "crates/http-api/src/observe.rs", "crates/seqrd/src/admin.rs"] {
+        code.push_str(&std::fs::read_to_string(root.join(file)).unwrap());
+    }
+    let recorded = metric_names(&code);
+    for name in &documented {
+        assert!(recorded.contains(name), "{name} is documented but nothing records it");
+    }
+}
