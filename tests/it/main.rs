@@ -9,6 +9,7 @@ mod budget;
 mod common;
 mod crash;
 mod event_schemas;
+mod events_api;
 mod http_limits;
 mod layout;
 mod metrics;

@@ -174,9 +174,13 @@ impl Engine {
     /// register's announced change drops its cached credentials; an API key's revocation drops the key. Runs until
     /// the listener fails: then both caches are dropped (API keys are no longer cached until it is back) and the
     /// error returned; the caller listens again.
+    ///
+    /// The same connection hears the store's append announcements, which end the long-polls of the event feed
+    /// ([`Engine::events`]).
     pub async fn watch_access(&self) -> Result<(), EngineError> {
         use store_pg::access::{API_KEYS_CHANNEL, TERMINALS_CHANNEL};
-        let mut listener = store_pg::Listener::connect(self.pool(), &[TERMINALS_CHANNEL, API_KEYS_CHANNEL]).await?;
+        let channels = [TERMINALS_CHANNEL, API_KEYS_CHANNEL, store_pg::NOTIFY_CHANNEL];
+        let mut listener = store_pg::Listener::connect(self.pool(), &channels).await?;
         // Whatever changed before the listener was up is not in the caches any more.
         self.terminals().clear();
         self.keys().set_listening(true);
@@ -186,6 +190,9 @@ impl Engine {
                     Ok(key_id) => self.keys().forget(key_id),
                     Err(_) => self.keys().set_listening(true),
                 },
+                Ok((channel, _)) if channel == store_pg::NOTIFY_CHANNEL => {
+                    self.shared_log().send_modify(|n| *n = n.wrapping_add(1));
+                }
                 Ok((_, payload)) => self.terminal_changed(&payload),
                 Err(e) => {
                     self.keys().set_listening(false);

@@ -62,6 +62,8 @@ struct Shared {
     http: reqwest::Client,
     terminals: TerminalCache,
     keys: crate::access::KeyCache,
+    /// Bumped whenever any process announces an append (`NOTIFY seqrd_events`, heard by [`Engine::watch_access`]).
+    log: tokio::sync::watch::Sender<u64>,
     breaker: crate::breaker::Breaker,
     /// This process's liveness lock, taken on the first request with an Idempotency-Key (the owner of its records).
     process: OnceCell<store_pg::locks::ProcessLock>,
@@ -166,6 +168,7 @@ impl Engine {
             http,
             terminals: TerminalCache::default(),
             keys: Default::default(),
+            log: tokio::sync::watch::channel(0).0,
             breaker: Default::default(),
             process: OnceCell::new(),
         };
@@ -231,6 +234,15 @@ impl Engine {
 
     pub(crate) fn keys(&self) -> &crate::access::KeyCache {
         &self.shared.keys
+    }
+
+    pub(crate) fn shared_log(&self) -> &tokio::sync::watch::Sender<u64> {
+        &self.shared.log
+    }
+
+    /// Changes whenever any process announced an append (while [`Engine::watch_access`] runs).
+    pub(crate) fn log_advanced(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.log.subscribe()
     }
 
     pub(crate) fn invoices(&self) -> &Invoices {

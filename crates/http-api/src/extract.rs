@@ -48,6 +48,39 @@ impl<T: JsonSchema> OperationInput for Path<T> {
     }
 }
 
+/// `axum::extract::Query` with JSON rejections: a malformed or unknown query parameter is a 400 `invalid_query`.
+/// `T` is a struct whose fields are the query's parameters (their schemas are the parameters' schemas).
+pub(crate) struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(e) => Err(ApiError::bad_request("invalid_query", e.body_text())),
+        }
+    }
+}
+
+impl<T: JsonSchema> OperationInput for Query<T> {
+    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
+        let schema = T::json_schema(&mut ctx.schema).into_object();
+        let params = parameters_from_schema(ctx, schema, ParamLocation::Query);
+        add_parameters(ctx, operation, params);
+        openapi::error(
+            ctx,
+            operation,
+            400,
+            &[("invalid_query", "a query parameter is malformed, out of range or unknown")],
+        );
+    }
+}
+
 /// A request body the API parses strictly (see the `body` module), as the OpenAPI document publishes it.
 pub(crate) trait CommandBody: JsonSchema {
     /// Whether a body must be sent (an empty body means `{}` when not).

@@ -6,6 +6,7 @@ mod auth;
 mod body;
 mod dto;
 mod error;
+mod events;
 mod extract;
 mod health;
 mod invoices;
@@ -94,6 +95,13 @@ fn routes() -> ApiRouter<AppState> {
         .api_route(
             "/v1/invoices",
             post_with(invoices::issue, |op| op.id(openapi::ISSUE_INVOICE).summary("Issue an invoice (sendInvoice)")),
+        )
+        .api_route(
+            "/v1/events",
+            get_with(events::feed, |op| {
+                op.id("get_events")
+                    .summary("The tenant's events after a cursor, in the feed's order (long-poll with wait)")
+            }),
         )
         .api_route("/v1/invoices/{id}", get_with(invoices::get, |op| op.id("get_invoice").summary("The invoice")))
         .api_route(

@@ -27,7 +27,7 @@ pub use invoices::{decode, InvoiceEvent, InvoiceProjection, InvoiceRows, LoadedI
 pub use listen::Listener;
 /// The connection pool every part of seqrd runs its statements on.
 pub use sqlx::{postgres::PgConnectOptions, PgConnection, PgPool};
-pub use store::{pool_options, AlsoWrite, Connection, EventRow, EventStore, NOTIFY_CHANNEL};
+pub use store::{pool_options, AlsoWrite, Connection, EventRow, EventStore, TenantFilter, NOTIFY_CHANNEL};
 pub use subscription::{load_checkpoint, save_checkpoint, Processed, Projection, Subscription, SubscriptionConfig};
 
 /// The schema migrations (events, subscriptions, read models).

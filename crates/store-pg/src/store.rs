@@ -332,6 +332,47 @@ pub(crate) async fn read_stream(conn: &mut PgConnection, stream_id: Uuid) -> Res
     rows.iter().map(stored_event).collect()
 }
 
+/// Which events of the log a tenant's reader wants ([`EventStore::read_tenant_after`]).
+#[derive(Debug, Clone, Default)]
+pub struct TenantFilter {
+    pub tenant_id: String,
+    /// Only these stores' events (`None`: every store).
+    pub stores: Option<Vec<String>>,
+    /// Only these event types (`None`: every type).
+    pub types: Option<Vec<String>>,
+}
+
+impl EventStore {
+    /// Up to `limit` events of `filter` strictly after `after`, in the gap-safe order of
+    /// [`EventStore::read_all_after`] (`(tx_id, position)`, below the commit horizon), so a reader that follows the
+    /// returned checkpoints sees each of its events exactly once.
+    pub async fn read_tenant_after(
+        &self,
+        filter: &TenantFilter,
+        after: Checkpoint,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {SELECT_COLUMNS} FROM events \
+             WHERE (events.tx_id, events.position) > ($1::int8::text::xid8, $2) \
+               AND events.tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+               AND tenant_id = $4 AND ($5::text[] IS NULL OR store_id = ANY($5)) \
+               AND ($6::text[] IS NULL OR event_type = ANY($6)) \
+             ORDER BY events.tx_id, events.position LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.tx_id)
+            .bind(after.position)
+            .bind(limit)
+            .bind(&filter.tenant_id)
+            .bind(filter.stores.as_deref())
+            .bind(filter.types.as_deref())
+            .fetch_all(&self.inner.pool)
+            .await?;
+        rows.iter().map(stored_event).collect()
+    }
+}
+
 /// A row of the event log as one reader wants it: the columns it selects and how it decodes them. Projections
 /// that need only part of an event read only that part ([`crate::Projection::Row`]); [`StoredEvent`] is the
 /// whole row.

@@ -172,3 +172,66 @@ impl EventView {
         }
     }
 }
+
+/// `GET /v1/events`: a page of the tenant's event feed.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct EventFeedPage {
+    /// The events after the cursor asked for, in the feed's order.
+    pub(crate) events: Vec<FeedEnvelope>,
+    /// The cursor to read on from (pass it as `after`): after the last event returned, or the one asked for when
+    /// none was.
+    pub(crate) next: String,
+}
+
+/// One event, in the envelope the RabbitMQ messages carry (docs/event-feed.md).
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct FeedEnvelope {
+    /// The event id: deduplicate on it.
+    pub(crate) id: Uuid,
+    /// The event type, e.g. `status_observed`.
+    #[serde(rename = "type")]
+    pub(crate) event_type: String,
+    /// The schema version of `data` (schemas/events/).
+    #[schemars(with = "schema::Int32")]
+    pub(crate) schema_version: i32,
+    /// The invoice the event belongs to.
+    pub(crate) invoice_id: Uuid,
+    /// The event's place in its invoice's stream, from 1.
+    #[schemars(with = "schema::Int64")]
+    pub(crate) version: i64,
+    /// The event's place in the whole log.
+    #[schemars(with = "schema::Int64")]
+    pub(crate) position: i64,
+    pub(crate) tenant_id: String,
+    pub(crate) merchant_id: String,
+    pub(crate) store_id: Option<String>,
+    pub(crate) terminal_id: Option<String>,
+    /// When the event was stored.
+    pub(crate) recorded_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) correlation_id: Option<Uuid>,
+    pub(crate) causation_id: Option<Uuid>,
+    /// The payload, as stored.
+    #[schemars(with = "serde_json::Value")]
+    pub(crate) data: Box<serde_json::value::RawValue>,
+}
+
+impl FeedEnvelope {
+    pub(crate) fn of(e: engine::TenantEvent) -> FeedEnvelope {
+        FeedEnvelope {
+            id: e.id,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            invoice_id: e.invoice_id,
+            version: e.version,
+            position: e.position,
+            tenant_id: e.tenant_id,
+            merchant_id: e.merchant_id,
+            store_id: e.store_id,
+            terminal_id: e.terminal_id,
+            recorded_at: e.recorded_at,
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            data: e.data,
+        }
+    }
+}
