@@ -150,6 +150,8 @@ impl Seqrd {
             .env("AMQP_URL", &s.amqp_url)
             .env("SEQR_URL", &s.seqr_url)
             .env("SEQRD_HTTP_ADDR", format!("127.0.0.1:{}", s.port))
+            // Several processes on one host: each admin listener on a port of its own.
+            .env("SEQRD_ADMIN_ADDR", "127.0.0.1:0")
             .env("SEQRD_INSTANCE_ID", &s.instance)
             .env("SEQRD_EXCHANGE", &s.exchange)
             // An invoice nobody attends backs off to this poll interval (default 60 s): a sendInvoice whose answer
