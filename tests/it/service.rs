@@ -552,6 +552,8 @@ async fn bad_configuration_and_unreachable_services_fail_start_up_with_a_message
     let (_trigger, signal) = engine::shutdown::channel();
     let e = seqrd::app::run(unreachable, &[seqrd::app::Part::Api], signal.clone()).await.unwrap_err();
     assert!(format!("{e:#}").contains("cannot connect to Postgres") && format!("{e:#}").contains("ops/up"), "{e:#}");
+    // The real cause, not a pool timeout.
+    assert!(format!("{e:#}").to_lowercase().contains("refused"), "{e:#}");
 
     // RabbitMQ unreachable (Postgres fine: this test's database).
     let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&pool).await.unwrap();
@@ -560,8 +562,16 @@ async fn bad_configuration_and_unreachable_services_fail_start_up_with_a_message
     url.set_path(&format!("/{name}"));
     no_rabbit.database_url = url.to_string();
     no_rabbit.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".to_owned();
-    let e = seqrd::app::run(no_rabbit, &[seqrd::app::Part::Relay], signal).await.unwrap_err();
-    assert!(format!("{e:#}").contains("cannot connect to RabbitMQ"), "{e:#}");
+    let mut wrong_password = no_rabbit.clone();
+    let e = seqrd::app::run(no_rabbit, &[seqrd::app::Part::Relay], signal.clone()).await.unwrap_err();
+    assert!(format!("{e:#}").contains("cannot connect to RabbitMQ") && format!("{e:#}").contains("running"), "{e:#}");
+    // A broker that answers but refuses the login is not "not running".
+    let mut amqp = url::Url::parse(&config().amqp_url).unwrap();
+    amqp.set_password(Some("not-the-password")).unwrap();
+    wrong_password.amqp_url = amqp.to_string();
+    let e = seqrd::app::run(wrong_password, &[seqrd::app::Part::Relay], signal).await.unwrap_err();
+    assert!(format!("{e:#}").contains("refused the user or password"), "{e:#}");
+    assert!(!format!("{e:#}").contains("not-the-password"), "the password is not shown: {e:#}");
 }
 
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]

@@ -125,6 +125,11 @@ impl Engine {
         Ok(caller)
     }
 
+    /// Every tenant: id, name, created.
+    pub async fn tenants(&self) -> Result<Vec<(String, String, chrono::DateTime<chrono::Utc>)>, EngineError> {
+        Ok(store_pg::access::tenants(self.pool()).await?)
+    }
+
     /// Creates a tenant if it does not exist.
     pub async fn ensure_tenant(&self, tenant_id: &str, name: &str) -> Result<(), EngineError> {
         Ok(store_pg::access::ensure_tenant(self.pool(), tenant_id, name).await?)

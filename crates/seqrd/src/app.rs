@@ -32,6 +32,10 @@ impl Part {
 pub async fn connect_db(config: &Config, max_connections: u32) -> anyhow::Result<PgPool> {
     let options: store_pg::PgConnectOptions =
         config.database_url.parse().with_context(|| "DATABASE_URL is not a valid Postgres URL".to_owned())?;
+    // One direct connection first: if Postgres cannot be reached, the message says why at once.
+    store_pg::admin::probe(&options).await.with_context(|| {
+        format!("cannot connect to Postgres ({}): is it running? `ops/up` starts it", redact(&config.database_url))
+    })?;
     let pool = store_pg::pool_options()
         .max_connections(max_connections)
         // A request waits at most about a second for a connection; then it is answered 503 database_unavailable.
@@ -178,9 +182,17 @@ pub async fn run(config: Config, parts: &[Part], shutdown: Shutdown) -> anyhow::
     }
     if parts.contains(&Part::Relay) {
         // Fail at start-up, not later, when RabbitMQ cannot be reached.
-        amqp::Publisher::connect(&config.amqp_url, &config.exchange).await.with_context(|| {
-            format!("cannot connect to RabbitMQ ({}): is it running? `ops/up` starts it", redact(&config.amqp_url))
-        })?;
+        if let Err(e) = amqp::Publisher::connect(&config.amqp_url, &config.exchange).await {
+            let url = redact(&config.amqp_url);
+            let text = engine::error_chain(&e);
+            // A broker that answers but refuses the login is running: say so, not "is it running?".
+            let hint = if text.contains("ACCESS_REFUSED") || text.to_lowercase().contains("auth") {
+                "RabbitMQ refused the user or password in AMQP_URL"
+            } else {
+                "is it running? `ops/up` starts it"
+            };
+            return Err(anyhow::Error::new(e).context(format!("cannot connect to RabbitMQ ({url}): {hint}")));
+        }
     }
     let http_addr = config.http_addr;
     // The API and the workers share one engine (its SEQR rate budget and register cache), each with its own pool.

@@ -386,3 +386,73 @@ fn default_instance_id() -> String {
     let host = if host.is_empty() { "seqrd".to_owned() } else { host };
     format!("{host}-{}", std::process::id())
 }
+
+/// Every setting: its environment variable, its default and what it does (`seqrd serve --help` prints this; a
+/// test holds it to what [`RawConfig::load`] reads). The TOML file's keys are the variables' names in lower case
+/// without the `SEQRD_` prefix.
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    ("DATABASE_URL", "(required)", "Postgres URL (use sslmode=disable on loopback)"),
+    ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f", "RabbitMQ URL of the event feed"),
+    ("SEQR_URL", "http://127.0.0.1:8913/extclientproxy/service/v2", "SEQR's SOAP endpoint"),
+    ("SEQRD_HTTP_ADDR", "127.0.0.1:8080", "address of the HTTP API"),
+    ("SEQRD_ADMIN_ADDR", "127.0.0.1:9464", "admin listener (/metrics, /health/live) of every process; off: none"),
+    ("SEQRD_PUBLIC_URL", "http://<SEQRD_HTTP_ADDR>/", "where SEQR reaches this process (its notificationUrl)"),
+    ("SEQRD_INSTANCE_ID", "<hostname>-<pid>", "this process's name in leases, heartbeats and logs"),
+    ("SEQRD_EXCHANGE", "seqrd.events", "RabbitMQ exchange that receives every event"),
+    ("SEQRD_SEQR_GEN_B", "true", "SEQR schema Gen B (commitReservation carries the final amount); false: Gen A"),
+    ("SEQRD_POLL_ACTIVE_MS", "1000", "poll interval while the shopper is at the register"),
+    ("SEQRD_POLL_RESERVED_MS", "5000", "poll interval of a reservation"),
+    ("SEQRD_POLL_MAX_MS", "60000", "longest poll interval (backing off)"),
+    ("SEQRD_LEASE_MS", "a quarter of the reversal window", "how long a worker holds an invoice it polls"),
+    ("SEQRD_POLL_BATCH", "64", "invoices a worker leases per round"),
+    ("SEQRD_SEQR_RATE_LIMIT", "200", "SEQR calls per second of all seqrd processes together"),
+    ("SEQRD_MERCHANT_URL_ALLOW_HTTP", "false", "development only: allow http merchant notification URLs"),
+    ("SEQRD_MERCHANT_URL_ALLOW_PRIVATE", "false", "development only: allow merchant URLs on private addresses"),
+    (
+        "SEQRD_NOTIFICATION_MIN_INTERVAL_MS",
+        "2000",
+        "a SEQR notification brings an invoice's poll forward at most this often",
+    ),
+    (
+        "SEQRD_SEQR_REVERSAL_WINDOW_MS",
+        "20000",
+        "SEQR reverses a PAID not fetched within this; leases are sized from it",
+    ),
+    ("SEQRD_SHUTDOWN_DRAIN_MS", "20000", "after SIGTERM, how long the parts may finish the work in flight"),
+    ("SEQRD_HTTP_HEADER_TIMEOUT_MS", "10000", "the whole request head must arrive within this"),
+    ("SEQRD_HTTP_BODY_TIMEOUT_MS", "30000", "the whole request body must arrive within this (else 408)"),
+    ("SEQRD_HTTP_IDLE_TIMEOUT_MS", "60000", "an idle kept-alive connection is closed after this"),
+    ("SEQRD_HTTP_REQUEST_TIMEOUT_MS", "60000", "a handler still running after this is answered 503 request_timeout"),
+    ("SEQRD_HTTP_MAX_CONNECTIONS", "1024", "most connections served at once"),
+    ("SEQRD_DB_POOL_API", "16", "Postgres connections of the API's pool"),
+    ("SEQRD_DB_POOL_WORKERS", "16", "Postgres connections of the workers' pool"),
+    ("SEQRD_DB_POOL_PROJECTORS", "1", "Postgres connections of the projectors' pool"),
+    ("SEQRD_DB_POOL_RELAY", "1", "Postgres connections of the relay's pool"),
+];
+
+/// [`SETTINGS`] as a help text.
+pub fn settings_help() -> String {
+    let mut out = String::from("Settings (environment variables over the --config TOML file; default in brackets):\n");
+    for (name, default, what) in SETTINGS {
+        out.push_str(&format!("  {name} [{default}]\n      {what}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod settings_tests {
+    /// Every variable the configuration reads is listed in SETTINGS, and every listed one is read.
+    #[test]
+    fn the_settings_help_lists_exactly_what_the_configuration_reads() {
+        let source = include_str!("config.rs");
+        let mut read = std::collections::BTreeSet::new();
+        for line in source.lines().map(str::trim).filter(|l| l.starts_with("overlay")) {
+            let quoted = line.split('"').nth(1).unwrap_or_default();
+            let name = if line.contains("var(\"") { quoted.to_owned() } else { format!("SEQRD_{quoted}") };
+            read.insert(name);
+        }
+        let listed: std::collections::BTreeSet<String> = super::SETTINGS.iter().map(|s| s.0.to_owned()).collect();
+        assert!(read.len() >= 29, "{read:?}");
+        assert_eq!(read, listed);
+    }
+}

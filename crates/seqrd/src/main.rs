@@ -12,7 +12,11 @@ use seqrd::{
 };
 
 #[derive(Parser)]
-#[command(name = "seqrd", version, about = "Event-sourced SEQR payment orchestration")]
+#[command(
+    name = "seqrd",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SEQRD_GIT_REV"), ")"),
+    about = "Event-sourced SEQR payment orchestration"
+)]
 struct Cli {
     /// Optional TOML configuration file; environment variables override it.
     #[arg(long, global = true, env = "SEQRD_CONFIG")]
@@ -31,6 +35,8 @@ enum Cmd {
     },
     /// Apply the database migrations.
     Migrate,
+    /// List the tenants (id, name, created).
+    TenantList,
     /// Create a tenant.
     TenantAdd {
         id: String,
@@ -103,7 +109,15 @@ fn config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 async fn try_main() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    // `seqrd serve --help` lists every setting with its variable and default.
+    let matches = Cli::command()
+        .mut_subcommand("serve", |serve| serve.after_long_help(seqrd::config::settings_help()))
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match &cli.command {
         Cmd::Serve { only } => {
             let config = config(&cli)?;
@@ -122,6 +136,13 @@ async fn try_main() -> anyhow::Result<ExitCode> {
         Cmd::Migrate => {
             let config = config(&cli)?;
             app::migrate(&config).await?;
+        }
+        Cmd::TenantList => {
+            let engine = admin_engine(&cli).await?;
+            println!("tenant_id\tname\tcreated_at");
+            for (id, name, created_at) in engine.tenants().await? {
+                println!("{id}\t{name}\t{}", created_at.to_rfc3339());
+            }
         }
         Cmd::TenantAdd { id, name } => {
             let engine = admin_engine(&cli).await?;

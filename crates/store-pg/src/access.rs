@@ -90,6 +90,11 @@ pub async fn api_keys_of(pool: &PgPool, tenant_id: &str) -> Result<Vec<ApiKeyInf
         .collect())
 }
 
+/// Every tenant: id, name, created.
+pub async fn tenants(pool: &PgPool) -> Result<Vec<(String, String, chrono::DateTime<chrono::Utc>)>, StoreError> {
+    Ok(sqlx::query_as("SELECT tenant_id, name, created_at FROM tenants ORDER BY tenant_id").fetch_all(pool).await?)
+}
+
 /// Creates a tenant if it does not exist.
 pub async fn ensure_tenant(pool: &PgPool, tenant_id: &str, name: &str) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING")

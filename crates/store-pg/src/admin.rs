@@ -6,6 +6,14 @@ use sqlx::{postgres::PgConnectOptions, ConnectOptions as _, PgPool};
 use crate::StoreError;
 
 /// Whether every migration this build knows has been applied.
+/// Opens one connection and closes it: the real cause when Postgres cannot be reached (refused, unknown host,
+/// wrong password), where a pool would only report that it timed out.
+pub async fn probe(options: &PgConnectOptions) -> Result<(), StoreError> {
+    let conn = options.connect().await?;
+    let _ = sqlx::Connection::close(conn).await;
+    Ok(())
+}
+
 pub async fn schema_is_current(pool: &PgPool) -> bool {
     let applied: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
         .fetch_one(pool)
