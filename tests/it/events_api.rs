@@ -117,7 +117,19 @@ async fn a_store_key_reads_only_its_stores_events_and_bad_queries_are_400(pool: 
         (events[0]["invoice_id"].as_str(), events[0]["type"].as_str()),
         (Some(south.as_str()), Some("invoice_issued"))
     );
-    for query in ["?after=nonsense", "?after=1-2-3", "?limit=0", "?limit=1001", "?wait=31", "?bogus=1", "?limit=x"] {
+    let long_types = format!("?types={}", "a".repeat(1025));
+    for query in [
+        "?after=nonsense",
+        "?after=1-2-3",
+        "?after=1234567890123456789-1",
+        "?store=",
+        &long_types,
+        "?limit=0",
+        "?limit=1001",
+        "?wait=31",
+        "?bogus=1",
+        "?limit=x",
+    ] {
         let (status, body) = read(&stack, &stack.key, query).await;
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_query")), "{query}: {body}");
     }

@@ -16,7 +16,7 @@ pub const MAX_EVENTS_PER_READ: u32 = 1000;
 /// Longest long-poll.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
-/// A place in the log, as the feed hands it out: opaque to callers (`<tx>-<position>`).
+/// A place in the log, as the feed hands it out: opaque to callers (`<tx>-<position>`, each at most 18 digits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct LogCursor(Checkpoint);
 
@@ -42,7 +42,7 @@ impl FromStr for LogCursor {
     fn from_str(s: &str) -> Result<LogCursor, CursorError> {
         let bad = || CursorError(s.chars().take(64).collect());
         let (tx, position) = s.split_once('-').ok_or_else(bad)?;
-        let digits = |t: &str| !t.is_empty() && t.len() <= 19 && t.bytes().all(|b| b.is_ascii_digit());
+        let digits = |t: &str| !t.is_empty() && t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit());
         if !digits(tx) || !digits(position) {
             return Err(bad());
         }

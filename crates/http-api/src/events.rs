@@ -31,10 +31,10 @@ pub(crate) struct EventsQuery {
     #[schemars(length(min = 1, max = 64))]
     pub(crate) store: Option<String>,
     /// At most this many events (default 100).
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(with = "Option<crate::dto::schema::EventLimit>")]
     pub(crate) limit: Option<u32>,
     /// When no event is there yet, wait up to this many seconds for one (default 0: answer at once).
-    #[schemars(range(min = 0, max = 30))]
+    #[schemars(with = "Option<crate::dto::schema::EventWait>")]
     pub(crate) wait: Option<u32>,
 }
 
@@ -50,6 +50,13 @@ pub(crate) async fn feed(
                 text.parse().map_err(|e: engine::CursorError| ApiError::bad_request("invalid_query", e.to_string()))?
             }
         };
+        // What the document publishes for each parameter, enforced.
+        if query.types.as_deref().is_some_and(|t| t.chars().count() > 1024) {
+            return Err(ApiError::bad_request("invalid_query", "types: at most 1024 characters"));
+        }
+        if query.store.as_deref().is_some_and(|s| !(1..=64).contains(&s.chars().count())) {
+            return Err(ApiError::bad_request("invalid_query", "store: 1 to 64 characters"));
+        }
         let limit = query.limit.unwrap_or(100);
         let wait = query.wait.unwrap_or(0);
         if !(1..=engine::MAX_EVENTS_PER_READ).contains(&limit) || wait > 30 {

@@ -165,3 +165,14 @@ impl JsonSchema for Currency {
 pub(crate) fn describe(schema: &mut SchemaObject, description: &str) {
     schema.metadata = Some(Box::new(Metadata { description: Some(description.to_owned()), ..Default::default() }));
 }
+
+inline_schema!(
+    /// A feed read's `limit`: 1 to 1000.
+    EventLimit,
+    integer("uint32", Value::from(1), Value::from(1000))
+);
+inline_schema!(
+    /// A feed read's `wait`, in seconds: 0 to 30.
+    EventWait,
+    integer("uint32", Value::from(0), Value::from(30))
+);

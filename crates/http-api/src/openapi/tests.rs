@@ -214,6 +214,7 @@ fn every_route_is_documented_with_its_parameters_and_error_answers() {
     let doc = document();
     let paths = doc["paths"].as_object().unwrap();
     let expected = [
+        ("/v1/events", "get"),
         ("/v1/invoices", "post"),
         ("/v1/invoices/{id}", "get"),
         ("/v1/invoices/{id}/events", "get"),
