@@ -191,3 +191,35 @@ fn the_dashboard_and_the_alerts_use_documented_metrics() {
         assert!(recorded.contains(name), "{name} is documented but nothing records it");
     }
 }
+
+/// A command's events carry its request's id as their correlation id (the id itself when it is a UUID, else the
+/// UUID v5 of its text in the OID namespace), so an event on the feed leads back to the request's log lines.
+#[sqlx::test(migrator = "store_pg::MIGRATOR")]
+async fn a_commands_events_carry_its_request_id_as_correlation_id(pool: PgPool) {
+    let (stack, _) = start(&pool).await;
+    let body =
+        json!({"terminal_id": "till-1", "invoice": invoice("IMMEDIATE_DEBIT", "NO_ACKNOWLEDGMENT", "4.00", json!({}))});
+    let as_uuid = uuid::Uuid::now_v7().to_string();
+    let v5 = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"pos-7/42").to_string();
+    for (request_id, correlation) in [(as_uuid.as_str(), as_uuid.as_str()), ("pos-7/42", v5.as_str())] {
+        let response = stack
+            .http
+            .post(format!("{}/v1/invoices", stack.api))
+            .bearer_auth(&stack.key)
+            .header("X-Request-Id", request_id)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.headers()["x-request-id"], request_id);
+        let view: serde_json::Value = response.json().await.unwrap();
+        let events = stack.get(&format!("/v1/invoices/{}/events", view["id"].as_str().unwrap())).await.unwrap();
+        let events = events["events"].as_array().unwrap();
+        assert!(events.len() >= 2, "{events:?}");
+        for event in events.iter().filter(|e| e["actor"].as_str().is_some_and(|a| a.starts_with("api-key:"))) {
+            assert_eq!(event["correlation_id"], correlation, "{event}");
+        }
+    }
+    stack.shutdown().await;
+}

@@ -78,6 +78,8 @@ pub struct CommandContext<'a> {
     pub caller: &'a Caller,
     pub claim: Option<&'a Claim>,
     pub render: &'a Render,
+    /// The events' correlation id (e.g. from the request's id); a fresh one when `None`.
+    pub correlation_id: Option<Uuid>,
 }
 
 /// The invoice after a command, and the call the command performed (or, for a resolution, resolved).
@@ -291,7 +293,7 @@ impl Engine {
             invoice: input.invoice,
             tokens: input.tokens,
         });
-        let meta = metadata(caller.actor(), None);
+        let meta = metadata(caller.actor(), ctx.correlation_id);
         // Without a key the id was made just now: its stream is empty, no need to read it (were it not, the append
         // would meet a version conflict and re-decide on the stream as it is).
         let fresh = key.is_none().then(LoadedInvoice::default);
@@ -306,7 +308,7 @@ impl Engine {
         }
         let mut step = self.first_step(ctx);
         let loaded = self.load_owned(&mut step, ctx.caller, invoice_id).await?;
-        let meta = metadata(ctx.caller.actor(), None);
+        let meta = metadata(ctx.caller.actor(), ctx.correlation_id);
         let key = ctx.claim.map(Claim::command_key);
         let key = key.as_deref();
         let at = now();

@@ -103,6 +103,8 @@ pub(crate) trait CommandBody: JsonSchema {
 pub(crate) struct Command<B> {
     pub(crate) key: Option<String>,
     pub(crate) body: Bytes,
+    /// The events' correlation id: from the request's id (see `observe`).
+    pub(crate) correlation_id: Option<uuid::Uuid>,
     _body: PhantomData<fn() -> B>,
 }
 
@@ -111,11 +113,12 @@ impl<S: Send + Sync, B> FromRequest<S> for Command<B> {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let key = idempotency_key(request.headers());
+        let correlation_id = request.extensions().get::<crate::observe::RequestId>().map(|r| r.correlation_id());
         let body = match Bytes::from_request(request, state).await {
             Ok(bytes) => bytes,
             Err(e) => return Err(body_error(&e)),
         };
-        Ok(Command { key: key?, body, _body: PhantomData })
+        Ok(Command { key: key?, body, correlation_id, _body: PhantomData })
     }
 }
 

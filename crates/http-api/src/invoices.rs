@@ -353,10 +353,10 @@ async fn idempotent<B, F>(
 where
     F: AsyncFnOnce(AppState, CommandContext<'_>, Bytes) -> Result<Outcome, ApiError>,
 {
-    let Command { key, body, .. } = command;
+    let Command { key, body, correlation_id, .. } = command;
     let render = move |outcome: &Outcome| answer(command_response(outcome, ok));
     let Some(key) = key else {
-        let ctx = CommandContext { caller, claim: None, render: &render };
+        let ctx = CommandContext { caller, claim: None, render: &render, correlation_id };
         return reply(f(app.clone(), ctx, body).await.and_then(|o| command_response(&o, ok)));
     };
     let fingerprint = engine::fingerprint("POST", path, &body);
@@ -365,7 +365,7 @@ where
         Ok(Begun::Replay(answer)) => return replay(answer, true),
         Ok(Begun::Run(claim)) => claim,
     };
-    let ctx = CommandContext { caller, claim: Some(&claim), render: &render };
+    let ctx = CommandContext { caller, claim: Some(&claim), render: &render, correlation_id };
     let answer = answer(f(app.clone(), ctx, body).await.and_then(|o| command_response(&o, ok)));
     if let Err(e) = app.engine.finish_idempotent(&claim, &answer).await {
         return ApiError::from(e).into_response();

@@ -26,6 +26,18 @@ pub const HTTP_REQUEST_DURATION: &str = "seqrd_http_request_duration_seconds";
 /// The request id header, accepted and returned.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The request's id, for whoever needs it inside the request (a command's correlation id).
+#[derive(Clone, Debug)]
+pub(crate) struct RequestId(pub(crate) String);
+
+impl RequestId {
+    /// The events' correlation id of a command sent with this request id: the id itself when it is a UUID (as
+    /// seqrd's own are), else the UUID v5 of its text in the OID namespace (so a caller can compute it).
+    pub(crate) fn correlation_id(&self) -> uuid::Uuid {
+        self.0.parse().unwrap_or_else(|_| uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, self.0.as_bytes()))
+    }
+}
+
 /// Who the request turned out to be from, filled in by the `Auth` extractor (the access log reads it).
 #[derive(Clone, Default)]
 pub(crate) struct Seen(Arc<OnceLock<(String, uuid::Uuid)>>);
@@ -48,6 +60,7 @@ pub(crate) async fn observe(mut request: Request, next: Next) -> Response {
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
     let seen = Seen::default();
     request.extensions_mut().insert(seen.clone());
+    request.extensions_mut().insert(RequestId(request_id.clone()));
     let started = std::time::Instant::now();
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut response = next.run(request).instrument(span).await;
