@@ -384,6 +384,7 @@ async fn every_event_arrives_once_in_order_with_its_properties(pool: PgPool) -> 
 
 #[sqlx::test(migrator = "store_pg::MIGRATOR")]
 async fn rabbitmq_outage_keeps_the_checkpoint_and_the_relay_catches_up(pool: PgPool) -> anyhow::Result<()> {
+    let metrics = seqrd::admin::metrics_handle();
     let store = EventStore::new(pool);
     let feed = Feed::new().await?;
     let mut consumer = feed.consume("acme.#").await?;
@@ -405,7 +406,8 @@ async fn rabbitmq_outage_keeps_the_checkpoint_and_the_relay_catches_up(pool: PgP
     // Before the outage: the first 6 events of each invoice go through the proxy.
     let before = append_round_robin(&store, &invoices, samples, 2).await?;
     let feed_out = AmqpFeed::new(&proxied_url, &feed.exchange).with_confirm_timeout(Duration::from_secs(1));
-    let mut relay = Relay::new(store.clone(), feed_out, "relay").with_batch_size(4);
+    // A checkpoint name of its own, so that its metrics are this test's alone.
+    let mut relay = Relay::new(store.clone(), feed_out, "relay-outage").with_batch_size(4);
     relay_until(&mut relay, last_checkpoint(&before)).await?;
     let checkpoint = relay.checkpoint().await?;
     assert_eq!(checkpoint, last_checkpoint(&before));
@@ -452,6 +454,17 @@ async fn rabbitmq_outage_keeps_the_checkpoint_and_the_relay_catches_up(pool: PgP
     let distinct: HashSet<Uuid> = received.iter().map(|r| r.id).collect();
     assert_eq!(distinct.len(), all.len(), "every event arrived (counted once per message_id)");
     assert_eq!(accepted_versions(&received), expected_versions(&all), "in order per invoice");
+    // The batch sent into the stalled connection was sent again: counted as redelivered, and every event as
+    // confirmed once it was.
+    let text = metrics.render();
+    let count = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains(r#"relay="relay-outage""#))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(count("seqrd_relay_redelivered_events_total") >= 1.0, "{text}");
+    assert!(count("seqrd_relay_confirmed_events_total") >= all.len() as f64, "{text}");
     feed.delete().await
 }
 

@@ -19,6 +19,13 @@ pub const POLL_ROUNDS: &str = "seqrd_poll_rounds_total";
 pub const POLLS: &str = "seqrd_polls_total";
 /// `poll_failures_total`: invoices a round failed to attend (retried after their lease).
 pub const POLL_FAILURES: &str = "seqrd_poll_failures_total";
+/// `relay_confirmed_events_total{relay}`: events RabbitMQ confirmed.
+pub const RELAY_CONFIRMED: &str = "seqrd_relay_confirmed_events_total";
+/// `relay_redelivered_events_total{relay}`: of those, events published again after a batch that failed before
+/// its confirms (consumers deduplicate them by id).
+pub const RELAY_REDELIVERED: &str = "seqrd_relay_redelivered_events_total";
+/// `relay_batches_total{relay}`: confirmed batches.
+pub const RELAY_BATCHES: &str = "seqrd_relay_batches_total";
 
 /// The outcome class of a SEQR call: `succeeded`; SEQR's result code by name (e.g. `INVOICE_ALREADY_CANCELED`,
 /// `SYSTEM_ERROR`; `result_code_unknown` for a code seqrd does not know); `unknown` (sent, no usable answer: its
@@ -42,4 +49,11 @@ pub(crate) fn poll_round(round: &Round) {
     metrics::counter!(POLL_ROUNDS).increment(1);
     metrics::counter!(POLLS).increment(round.polls as u64);
     metrics::counter!(POLL_FAILURES).increment(round.failed as u64);
+}
+
+pub(crate) fn relay_batch(relay: &str, confirmed: usize, redelivered: usize) {
+    let relay = relay.to_owned();
+    metrics::counter!(RELAY_BATCHES, "relay" => relay.clone()).increment(1);
+    metrics::counter!(RELAY_CONFIRMED, "relay" => relay.clone()).increment(confirmed as u64);
+    metrics::counter!(RELAY_REDELIVERED, "relay" => relay).increment(redelivered as u64);
 }

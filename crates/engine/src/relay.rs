@@ -148,6 +148,9 @@ pub struct Relay<F: Feed> {
     feed: F,
     name: String,
     batch_size: i64,
+    /// The furthest event this relay sent whose confirmation it did not get (a failed batch): events up to it that
+    /// it publishes again are redeliveries (consumers deduplicate them).
+    unconfirmed_up_to: Option<Checkpoint>,
 }
 
 /// What one relay step did.
@@ -163,7 +166,7 @@ impl<F: Feed> Relay<F> {
     /// A relay of `store` to `feed`, keeping its checkpoint under `name` in `subscriptions`.
     /// Nothing is connected until the first [`Relay::relay_once`].
     pub fn new(store: EventStore, feed: F, name: &str) -> Relay<F> {
-        Relay { store, feed, name: name.to_owned(), batch_size: DEFAULT_BATCH_SIZE }
+        Relay { store, feed, name: name.to_owned(), batch_size: DEFAULT_BATCH_SIZE, unconfirmed_up_to: None }
     }
 
     /// Sets the most events per batch (at least 1), which is also the publisher-confirm window.
@@ -224,7 +227,12 @@ impl<F: Feed> Relay<F> {
             return Ok(Relayed { events: 0, more });
         };
         let batch: Vec<FeedEvent<'_>> = events.iter().map(FeedEvent::of).collect();
-        self.feed.publish(&batch).await.map_err(RelayError::Publish)?;
+        let again = self.unconfirmed_up_to.map_or(0, |up_to| events.iter().filter(|e| e.checkpoint() <= up_to).count());
+        if let Err(e) = self.feed.publish(&batch).await {
+            self.unconfirmed_up_to = self.unconfirmed_up_to.max(Some(last.checkpoint()));
+            return Err(RelayError::Publish(e));
+        }
+        crate::metrics::relay_batch(&self.name, events.len(), again);
         let mut conn = self.store.pool().acquire().await.map_err(StoreError::from)?;
         store_pg::save_checkpoint(&mut conn, &self.name, last.checkpoint()).await?;
         Ok(Relayed { events: events.len(), more: events.len() as i64 >= self.batch_size })
