@@ -27,6 +27,8 @@ pub const REGISTERS: &[(&str, &str, &str)] =
 /// Runs the demo; true when every flow reached its expected end.
 pub async fn run(mut config: Config) -> anyhow::Result<bool> {
     let started = Instant::now();
+    // Before anything records a metric.
+    let metrics = seqrd::admin::metrics_handle();
     // The demo's webshop (its own notificationUrl) listens on loopback over http: allowed for the demo only.
     config.merchant_urls = engine::MerchantUrlPolicy { allow_http: true, allow_private: true };
     // A database of its own, dropped at the end (kept with SEQRD_DEMO_KEEP=1, to look at).
@@ -43,6 +45,27 @@ pub async fn run(mut config: Config) -> anyhow::Result<bool> {
     let exchange = config.exchange.clone();
     let stack = Stack::start(config, pool.clone(), target, &tenant, REGISTERS).await?;
     say(&format!("seqrd API at {}, SEQR at {}, tenant {tenant}", stack.api, stack.config.seqr_url));
+    // The admin listener, as `seqrd serve` has it: `curl <it>/metrics` while the demo runs.
+    let admin = match admin_config.admin_addr {
+        Some(addr) => {
+            let state = seqrd::admin::AdminState {
+                handle: metrics,
+                pools: vec![(seqrd::app::Part::Api, pool.clone())],
+                engine: Some(stack.engine.clone()),
+            };
+            match seqrd::admin::serve(addr, state).await {
+                Ok(bound) => {
+                    say(&format!("metrics at http://{bound}/metrics"));
+                    Some(bound)
+                }
+                Err(e) => {
+                    say(&format!("no admin listener: {e:#}"));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
 
     // An ERP's queue on the event feed, bound to this tenant's events.
     let amqp = Connection::connect(&amqp_url, ConnectionProperties::default()).await.with_context(|| {
@@ -122,6 +145,27 @@ pub async fn run(mut config: Config) -> anyhow::Result<bool> {
     }
     let net: rust_decimal::Decimal = rows.iter().map(|r| r.amount).sum();
     say(&format!("   net takings: {net} SEK"));
+
+    // What an SRE's Prometheus scraped meanwhile: each seqrd metric family, its series summed.
+    if let Some(addr) = admin {
+        say(&format!("\n== Metrics (GET http://{addr}/metrics: each family, its samples summed)"));
+        let text = stack.http.get(format!("http://{addr}/metrics")).send().await?.text().await?;
+        let mut families: std::collections::BTreeMap<String, f64> = Default::default();
+        for line in text.lines().filter(|l| l.starts_with("seqrd_")) {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            if name.ends_with("_bucket") || name.ends_with("_sum") {
+                continue;
+            }
+            let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+            *families.entry(name.to_owned()).or_default() += value;
+        }
+        for (name, total) in &families {
+            say(&format!("   {name:<48} {total}"));
+        }
+        let counted = ["seqrd_http_requests_total", "seqrd_seqr_calls_total", "seqrd_relay_confirmed_events_total"];
+        let metrics_ok = counted.iter().all(|n| families.get(*n).is_some_and(|v| *v > 0.0));
+        results.push(("metrics count what the demo did", metrics_ok));
+    }
 
     stack.shutdown().await;
     pool.close().await;

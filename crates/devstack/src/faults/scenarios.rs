@@ -351,6 +351,13 @@ async fn run_on(
                     watch(&mut procs, duration.saturating_sub(before + t.elapsed()), &mut exits).await;
                 }
                 Scenario::ThreeProcesses => {
+                    // SEQR's status answers take a realistic 250 ms, so a worker holds its leases for most of each
+                    // round (with the simulator's instant answers a round's leases live a few milliseconds, and the
+                    // process to kill, the relay's leader with live leases, can stay out of sight).
+                    let rule = json!({"operation": "getPaymentStatus", "action": "latency", "probability": 1.0, "latency_ms": 250});
+                    let r = http.post(format!("{}/sim/faults", sim.base)).json(&rule).send().await?;
+                    anyhow::ensure!(r.status().is_success(), "POST /sim/faults: {}", r.status());
+                    say("   getPaymentStatus answers after 250 ms");
                     let half = duration / 2;
                     watch(&mut procs, half, &mut exits).await;
                     // The process that holds the relay's leader lock and live poll leases.
