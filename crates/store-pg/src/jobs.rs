@@ -171,3 +171,23 @@ pub async fn queue_figures(pool: &PgPool, overdue_after: Duration) -> Result<Que
     .await?;
     Ok(QueueFigures { jobs, due, overdue, leased, oldest_due_seconds: oldest })
 }
+
+/// The poll jobs one owner holds: all of them, and those whose lease has not expired.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OwnerLeases {
+    /// Still marked as the owner's (expired or not): zero once other processes took them over.
+    pub held: i64,
+    /// Of those, leased now.
+    pub live: i64,
+}
+
+/// [`OwnerLeases`] of `owner`, in one statement.
+pub async fn leases_of(pool: &PgPool, owner: &str) -> Result<OwnerLeases, StoreError> {
+    let (held, live): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE lease_until > now()) FROM poll_jobs WHERE lease_owner = $1",
+    )
+    .bind(owner)
+    .fetch_one(pool)
+    .await?;
+    Ok(OwnerLeases { held, live })
+}

@@ -93,3 +93,17 @@ pub async fn process_alive(conn: &mut PgConnection, id: i32) -> Result<bool, Sto
     tx.commit().await?;
     Ok(!free)
 }
+
+/// The `application_name` of the session that holds a relay's leader lock (of [`RELAY_LOCK_CLASS`]), if one does:
+/// which process is the active relay, for operators and the fault suite.
+pub async fn relay_leader(pool: &PgPool) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int8::oid AND l.objsubid = 2
+         ORDER BY a.backend_start LIMIT 1",
+    )
+    .bind(i64::from(RELAY_LOCK_CLASS))
+    .fetch_optional(pool)
+    .await?
+    .filter(|name: &String| !name.is_empty()))
+}

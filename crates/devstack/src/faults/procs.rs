@@ -87,9 +87,9 @@ pub async fn run_logged(
     Ok(())
 }
 
-/// Runs one SQL statement through `psql` and returns its unaligned output. Only the runner's inspections of the
-/// fleet (who holds the relay's leader lock, whose leases are live) go this way; everything else is read through
-/// seqrd's HTTP API and the store's own reads.
+/// Runs one SQL statement through `psql` and returns its unaligned output: only the set-up of a throwaway Postgres
+/// as its superuser (its role and database), as ops/up does it; everything the scenarios read goes through
+/// seqrd's HTTP API and store-pg.
 pub async fn psql(database_url: &str, sql: &str) -> anyhow::Result<String> {
     let out = Command::new("psql")
         .args([database_url, "-qtAX", "-v", "ON_ERROR_STOP=1", "-c", sql])

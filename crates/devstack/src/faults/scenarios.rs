@@ -11,13 +11,13 @@ use std::{
 use anyhow::Context as _;
 use engine::{Reseller, Secret, TerminalSpec};
 use serde_json::json;
-use store_pg::EventStore;
+use store_pg::{EventStore, PgPool};
 use uuid::Uuid;
 
 use super::{
     check::{self, FeedQueue, Snapshot, Sources},
     load::{self, Client},
-    procs::{self, psql, wait_for, SeqrSim, Seqrd, SeqrdSpec, ThrowawayPostgres, ThrowawayRabbit},
+    procs::{self, wait_for, SeqrSim, Seqrd, SeqrdSpec, ThrowawayPostgres, ThrowawayRabbit},
     say, Figures,
 };
 use crate::stack;
@@ -231,6 +231,8 @@ async fn run_on(
     figures: &mut Figures,
 ) -> anyhow::Result<()> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    // For the fleet questions (who leads the relay, whose leases are live): one connection, opened when first asked.
+    let db = store_pg::pool_options().max_connections(1).connect_lazy(database_url)?;
     let (key, terminals) = tenant(database_url, sim, form.clients).await?;
     let processes = if scenario == Scenario::ThreeProcesses { 3 } else { 1 };
     let mut procs = Vec::new();
@@ -248,7 +250,7 @@ async fn run_on(
         if i == 0 && scenario == Scenario::ThreeProcesses {
             // The first process takes the relay's leader lock; the other two stand by.
             wait_for(Duration::from_secs(30), "faults-a to hold the relay's leader lock", || async {
-                relay_holder(database_url).await.is_some_and(|h| h == "faults-a")
+                relay_holder(&db).await.is_some_and(|h| h == "faults-a")
             })
             .await?;
         }
@@ -364,8 +366,8 @@ async fn run_on(
                     let started = Instant::now();
                     let mut target = None;
                     while target.is_none() {
-                        if let Some(holder) = relay_holder(database_url).await {
-                            let leases = live_leases(database_url, &holder).await.unwrap_or(0);
+                        if let Some(holder) = relay_holder(&db).await {
+                            let leases = live_leases(&db, &holder).await.unwrap_or(0);
                             if leases > 0 {
                                 target = Some((holder, leases));
                                 break;
@@ -386,17 +388,17 @@ async fn run_on(
                     f.info("killed_process", &holder);
                     f.info("killed_process_live_leases", leases);
                     let relay = wait_for(Duration::from_secs(60), "another process to take the relay lock", || async {
-                        relay_holder(database_url).await.is_some_and(|h| h != holder)
+                        relay_holder(&db).await.is_some_and(|h| h != holder)
                     })
                     .await;
-                    let new_holder = relay_holder(database_url).await.unwrap_or_default();
+                    let new_holder = relay_holder(&db).await.unwrap_or_default();
                     match relay {
                         Ok(_) => f.info("relay_failover_ms", t.elapsed().as_millis()),
                         Err(e) => f.zero("relay_failover_missing", format!("1 ({e})")),
                     }
                     f.info("relay_new_leader", new_holder);
                     let taken = wait_for(Duration::from_secs(60), "the dead process's leases to be taken over", || async {
-                        owned_jobs(database_url, &holder).await.is_ok_and(|n| n == 0)
+                        owned_jobs(&db, &holder).await.is_ok_and(|n| n == 0)
                     })
                     .await;
                     match taken {
@@ -536,23 +538,16 @@ async fn run_on(
 }
 
 /// The application_name (= instance id) of the session holding the relay's leader lock.
-async fn relay_holder(database_url: &str) -> Option<String> {
-    let sql = format!(
-        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
-         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {} AND l.objsubid = 2 LIMIT 1",
-        store_pg::locks::RELAY_LOCK_CLASS
-    );
-    psql(database_url, &sql).await.ok().filter(|s| !s.is_empty())
+async fn relay_holder(db: &PgPool) -> Option<String> {
+    store_pg::locks::relay_leader(db).await.ok().flatten()
 }
 
 /// Poll jobs whose lease `owner` holds and that have not expired.
-async fn live_leases(database_url: &str, owner: &str) -> anyhow::Result<u64> {
-    let sql = format!("SELECT count(*) FROM poll_jobs WHERE lease_owner = '{owner}' AND lease_until > now()");
-    Ok(psql(database_url, &sql).await?.parse()?)
+async fn live_leases(db: &PgPool, owner: &str) -> anyhow::Result<i64> {
+    Ok(store_pg::jobs::leases_of(db, owner).await?.live)
 }
 
 /// Poll jobs still leased to `owner` (expired or not): they drop to zero when other processes took them over.
-async fn owned_jobs(database_url: &str, owner: &str) -> anyhow::Result<u64> {
-    let sql = format!("SELECT count(*) FROM poll_jobs WHERE lease_owner = '{owner}'");
-    Ok(psql(database_url, &sql).await?.parse()?)
+async fn owned_jobs(db: &PgPool, owner: &str) -> anyhow::Result<i64> {
+    Ok(store_pg::jobs::leases_of(db, owner).await?.held)
 }
