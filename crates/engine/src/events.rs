@@ -16,6 +16,9 @@ pub const MAX_EVENTS_PER_READ: u32 = 1000;
 /// Longest long-poll.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
+/// Shortest time between two reads of one waiting request (see [`Engine::events`]).
+const REREAD_EVERY: Duration = Duration::from_millis(20);
+
 /// A place in the log, as the feed hands it out: opaque to callers (`<tx>-<position>`, each at most 18 digits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct LogCursor(Checkpoint);
@@ -146,10 +149,15 @@ impl Engine {
             // An append here or in another process ends the pause; a short one also covers a commit horizon
             // still held by an older transaction (its events become readable without a new announcement).
             let pause = (deadline - now).min(Duration::from_millis(100));
-            tokio::select! {
-                _ = local.changed() => {}
-                _ = remote.changed() => {}
-                () = tokio::time::sleep(pause) => {}
+            let woken = tokio::select! {
+                _ = local.changed() => true,
+                _ = remote.changed() => true,
+                () = tokio::time::sleep(pause) => false,
+            };
+            // The announcements are the whole log's, not this tenant's: under a busy log a waiting read looks
+            // again at most every REREAD_EVERY, so many waiters cost a bounded number of queries.
+            if woken {
+                tokio::time::sleep_until((now + REREAD_EVERY).min(deadline)).await;
             }
         }
     }
