@@ -36,8 +36,25 @@ async fn read(stack: &Stack, key: &str, query: &str) -> (u16, Value) {
     stack.call_as(key, Method::GET, &format!("/v1/events{query}"), None, None).await.unwrap()
 }
 
-/// Follows the feed from the start, `limit` events a read, until a read returns none.
+/// Waits until every event committed so far is readable in the feed's order: the commit horizon is the whole
+/// Postgres cluster's, and another test's open transaction may hold it back for a moment (once past, it stays past).
+async fn settled(stack: &Stack) {
+    let store = stack.engine.store();
+    let head = store.head().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let readable = store.read_all_after(store_pg::Checkpoint::START, 100_000).await.unwrap();
+        if readable.last().map(|e| e.checkpoint()) >= Some(head) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the commit horizon stayed below the log's head");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Follows the feed from the start, `limit` events a read, until a read returns none (after [`settled`]).
 async fn follow(stack: &Stack, key: &str, limit: u32) -> Vec<Value> {
+    settled(stack).await;
     let (mut events, mut cursor) = (Vec::new(), None::<String>);
     loop {
         let after = cursor.as_deref().map(|c| format!("&after={c}")).unwrap_or_default();
@@ -79,6 +96,7 @@ async fn following_the_cursors_gives_each_event_once_in_the_feeds_envelope(pool:
 async fn a_long_poll_returns_when_an_event_arrives(pool: PgPool) {
     let stack = std::sync::Arc::new(start(pool.clone()).await);
     issue(&stack, "till-1").await;
+    settled(&stack).await;
     let (_, page) = read(&stack, &stack.key, "?limit=1000").await;
     let head = page["next"].as_str().unwrap().to_owned();
     let (status, page) = read(&stack, &stack.key, &format!("?after={head}")).await;
@@ -162,6 +180,7 @@ async fn a_reader_following_the_cursors_under_concurrent_appends_skips_and_repea
         cursor = page["next"].as_str().unwrap().to_owned();
         if writing && writers.iter().all(|w| w.is_finished()) {
             writing = false;
+            settled(&stack).await;
             continue;
         }
         if !writing && events.is_empty() {
